@@ -1,0 +1,1 @@
+"""Bootstrap: the bucket, packaging, rendering and deployment of the plldb helper stack."""

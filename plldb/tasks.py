@@ -1,0 +1,149 @@
+"""The invoke collection behind both `inv` and the `plldb` command: one library call per task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, Context, task
+
+from plldb.bootstrap import names
+from plldb.console import TqdmReporter, user_errors
+
+# boto3 is imported inside the library calls, not here, so `plldb --help` stays fast.
+
+_AWS_HELP = {
+    "profile": "AWS profile to use (default: AWS_PROFILE or the default profile)",
+    "region": "AWS region (default: AWS_REGION or the profile's region)",
+    "verbose": "show details and tracebacks",
+}
+_BUILD_HELP = {"build-dir": "where steps leave their output (default: .plldb/build)"}
+
+
+def _build(build_dir: str | None):
+    from plldb.bootstrap.build import BuildDir
+
+    return BuildDir(names.build_dir(root=Path(build_dir) if build_dir else None))
+
+
+def _target(profile: str | None, region: str | None):
+    from plldb.aws import resolve_target
+
+    return resolve_target(profile, region)
+
+
+@task(help={**_AWS_HELP})
+def bucket(
+    c: Context, profile: str | None = None, region: str | None = None, verbose: bool = False
+):
+    """Create the private bucket plldb-core-infrastructure-<region>-<account> if missing."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        name, _ = steps.ensure_bucket(_target(profile, region), TqdmReporter())
+    print(name)
+
+
+@task(help={**_BUILD_HELP, "verbose": _AWS_HELP["verbose"]})
+def package(c: Context, build_dir: str | None = None, verbose: bool = False):
+    """Zip each Lambda function and the debugger layer into the build directory (no AWS calls)."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        record = steps.package(_build(build_dir), TqdmReporter())
+    for artifact in record.artifacts:
+        print(f"{artifact.name}\t{artifact.size}\t{artifact.sha256}")
+
+
+@task(help={**_AWS_HELP, **_BUILD_HELP})
+def upload(
+    c: Context,
+    profile: str | None = None,
+    region: str | None = None,
+    build_dir: str | None = None,
+    verbose: bool = False,
+):
+    """Upload the packaged zips under plldb/versions/<version>/; unchanged ones are skipped."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        record = steps.upload(_target(profile, region), _build(build_dir), TqdmReporter())
+    for artifact in record.artifacts:
+        state = "uploaded" if artifact.uploaded else "unchanged"
+        print(f"s3://{record.bucket}/{artifact.key}\t{state}\t{artifact.version_id or '-'}")
+
+
+@task(help={**_AWS_HELP, **_BUILD_HELP})
+def render(
+    c: Context,
+    profile: str | None = None,
+    region: str | None = None,
+    build_dir: str | None = None,
+    verbose: bool = False,
+):
+    """Point template.yaml at the uploaded artifacts and upload it next to them."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        record = steps.render(_target(profile, region), _build(build_dir), TqdmReporter())
+    print(record.template_url)
+
+
+@task(help={**_AWS_HELP, **_BUILD_HELP})
+def deploy(
+    c: Context,
+    profile: str | None = None,
+    region: str | None = None,
+    build_dir: str | None = None,
+    verbose: bool = False,
+):
+    """Create or update stack `plldb` from the rendered template, showing its events."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        result = steps.deploy(_target(profile, region), _build(build_dir), TqdmReporter())
+    _print_outputs(result.outputs)
+
+
+@task(default=True, help={**_AWS_HELP, **_BUILD_HELP})
+def setup(
+    c: Context,
+    profile: str | None = None,
+    region: str | None = None,
+    build_dir: str | None = None,
+    verbose: bool = False,
+):
+    """Bootstrap plldb: ensure the bucket, then package, upload, render and deploy stack `plldb`."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        result = steps.setup(_target(profile, region), _build(build_dir), TqdmReporter())
+    _print_outputs(result.deploy.outputs)
+
+
+@task(help={**_AWS_HELP, "all": "also empty (every object version) and delete the bucket"})
+def destroy(
+    c: Context,
+    profile: str | None = None,
+    region: str | None = None,
+    all: bool = False,
+    verbose: bool = False,
+):
+    """Delete stack `plldb`; the bucket and its artifacts stay unless --all."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        steps.destroy(_target(profile, region), TqdmReporter(), everything=all)
+
+
+def _print_outputs(outputs: dict[str, str]) -> None:
+    for key in sorted(outputs):
+        print(f"{key}\t{outputs[key]}")
+
+
+def build_namespace() -> Collection:
+    """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
+    bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
+    return Collection(bootstrap)
+
+
+namespace = build_namespace()

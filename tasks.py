@@ -1,0 +1,32 @@
+"""invoke entry point: the plldb collection plus tasks that only make sense in a checkout."""
+
+from __future__ import annotations
+
+from invoke import Context, task
+
+from plldb.tasks import build_namespace
+
+
+@task
+def test(c: Context):
+    """Run the test suite."""
+    c.run("python -m pytest", pty=False)
+
+
+@task
+def lint(c: Context):
+    """ruff (lint and format check) and cfn-lint on the template."""
+    c.run("ruff check .")
+    c.run("ruff format --check .")
+    c.run("cfn-lint cloudformation/template.yaml")
+
+
+@task
+def bench(c: Context):
+    """Print the bootstrap and CLI start-up figures."""
+    c.run("python bench/bench_bootstrap.py")
+
+
+ns = build_namespace()
+for _task in (test, lint, bench):
+    ns.add_task(_task)
