@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,11 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
     import boto3
     from botocore.exceptions import ProfileNotFound
 
+    # boto3 reads only AWS_DEFAULT_REGION; the AWS CLI v2 and the other SDKs read AWS_REGION
+    # first, and users expect plldb to behave like them.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
-        session = boto3.Session(profile_name=profile or None, region_name=region or None)
+        session = boto3.Session(profile_name=profile or None, region_name=region)
     except ProfileNotFound as error:
         raise ConfigurationError(
             f"AWS profile {profile!r} not found: check --profile / AWS_PROFILE "

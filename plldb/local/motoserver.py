@@ -1,0 +1,59 @@
+"""moto in server mode on 127.0.0.1, reached by plldb through AWS_ENDPOINT_URL like any endpoint."""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from types import TracebackType
+
+
+class MotoServer:
+    """Starts moto's threaded server on a free loopback port; usable as a context manager."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        # "localhost", not 127.0.0.1: moto reads a TemplateURL as path-style only for that host.
+        return f"http://localhost:{self.port}"
+
+    def start(self) -> MotoServer:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource, as a new account would look."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback endpoint we run
+            pass
+
+    def environment(self, region: str = "eu-west-1") -> dict[str, str]:
+        """The standard AWS variables that point boto3 (and so plldb) at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
