@@ -32,8 +32,9 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource, as a new account would look."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback endpoint we run
+        url = f"{self.endpoint}/moto-api/reset"  # always http://localhost: the server we run
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
     def environment(self, region: str = "eu-west-1") -> dict[str, str]:

@@ -93,7 +93,8 @@ def test_the_wheel_carries_the_cloudformation_sources_and_packages_outside_the_c
         [
             str(installed / "python"),
             "-c",
-            "import plldb, plldb.resources as r; print(plldb.__file__); print(r.cloudformation_dir())",
+            "import plldb, plldb.resources as r; "
+            "print(plldb.__file__); print(r.cloudformation_dir())",
         ],
         capture_output=True,
         text=True,

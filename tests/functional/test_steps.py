@@ -175,7 +175,7 @@ def test_a_template_with_a_syntax_error_stops_before_anything_is_uploaded(
     target, build, reporter, sources
 ):
     (sources / "template.yaml").write_text("Resources:\n  A: {Type: [\n")
-    with pytest.raises(TemplateError, match="template.yaml line"):
+    with pytest.raises(TemplateError, match=r"template\.yaml line"):
         steps.package(build, reporter, sources)
     assert not build.path.exists()
 
