@@ -22,11 +22,27 @@ def lint(c: Context):
 
 
 @task
+def demo(c: Context):
+    """Bootstrap plldb into moto's server on this machine (no AWS account), then remove it."""
+    from invoke.exceptions import Exit
+
+    from plldb.local.bootstrap_demo import run_bootstrap_demo
+
+    for step in run_bootstrap_demo():
+        print(f"$ {step.command}")
+        print(step.stderr, end="")
+        print(step.stdout, end="")
+        if step.returncode != 0:
+            raise Exit(f"{step.command} failed with exit code {step.returncode}", code=1)
+    print("Done: the same commands work against AWS once credentials and a region are set.")
+
+
+@task
 def bench(c: Context):
     """Print the bootstrap and CLI start-up figures."""
     c.run("python bench/bench_bootstrap.py")
 
 
 ns = build_namespace()
-for _task in (test, lint, bench):
+for _task in (test, lint, demo, bench):
     ns.add_task(_task)

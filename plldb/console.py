@@ -6,8 +6,7 @@ import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 from invoke.exceptions import Exit
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 

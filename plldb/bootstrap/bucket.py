@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from plldb.aws import aws_errors, error_code
 from plldb.errors import AwsOperationError

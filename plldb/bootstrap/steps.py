@@ -95,7 +95,7 @@ def upload(target: AwsTarget, build: BuildDir, reporter: Reporter) -> UploadReco
         region=target.region,
         artifacts=[
             UploadedArtifact(a.name, r.key, a.sha256, r.version_id, r.uploaded)
-            for a, r in zip(artifacts, results)
+            for a, r in zip(artifacts, results, strict=True)
         ],
         bytes_uploaded=sum(r.size for r in results if r.uploaded),
     )

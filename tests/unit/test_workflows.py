@@ -1,0 +1,69 @@
+"""The GitHub workflows: valid against GitHub's schema (checked offline) and running our tasks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+
+
+def _check(*paths: Path) -> subprocess.CompletedProcess:
+    executable = shutil.which("check-jsonschema")
+    assert executable, "check-jsonschema comes with the dev extra"
+    return subprocess.run(
+        [executable, "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def _load(name: str) -> dict:
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on:` as true
+    return workflow
+
+
+def test_workflows_match_githubs_schema():
+    done = _check(*sorted(WORKFLOWS.glob("*.yml")))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_does_reject_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps: 3\n")
+    assert _check(broken).returncode != 0
+
+
+def test_ci_runs_lint_and_tests_on_push_and_pull_request():
+    workflow = _load("ci.yml")
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert "inv lint" in commands and "inv test" in commands
+
+
+def test_deploy_is_manual_uses_oidc_and_runs_the_steps_in_order():
+    workflow = _load("deploy.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    assert workflow["permissions"]["id-token"] == "write"
+    steps = workflow["jobs"]["deploy"]["steps"]
+    assert any("configure-aws-credentials" in step.get("uses", "") for step in steps)
+    commands = [step["run"] for step in steps if step.get("run", "").startswith("inv ")]
+    assert commands == [
+        "inv bootstrap.bucket",
+        "inv bootstrap.package",
+        "inv bootstrap.upload",
+        "inv bootstrap.render",
+        "inv bootstrap.deploy",
+    ]
+    assert all("name" in step for step in steps if "run" in step)
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "deploy.yml"])
+def test_no_long_lived_aws_keys_in_workflows(name):
+    text = (WORKFLOWS / name).read_text()
+    assert "AWS_SECRET_ACCESS_KEY" not in text and "aws-secret-access-key" not in text
