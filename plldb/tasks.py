@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from invoke import Collection, Context, task
 
@@ -29,6 +30,16 @@ def _target(profile: str | None, region: str | None):
     from plldb.aws import resolve_target
 
     return resolve_target(profile, region)
+
+
+def _aws_step(
+    name: str, profile: str | None, region: str | None, build_dir: str | None, verbose: bool
+) -> Any:
+    """Run one of the steps that take (target, build directory, reporter)."""
+    from plldb.bootstrap import steps
+
+    with user_errors(verbose):
+        return getattr(steps, name)(_target(profile, region), _build(build_dir), TqdmReporter())
 
 
 @task(help={**_AWS_HELP})
@@ -63,10 +74,7 @@ def upload(
     verbose: bool = False,
 ):
     """Upload the packaged zips under plldb/versions/<version>/; unchanged ones are skipped."""
-    from plldb.bootstrap import steps
-
-    with user_errors(verbose):
-        record = steps.upload(_target(profile, region), _build(build_dir), TqdmReporter())
+    record = _aws_step("upload", profile, region, build_dir, verbose)
     for artifact in record.artifacts:
         state = "uploaded" if artifact.uploaded else "unchanged"
         print(f"s3://{record.bucket}/{artifact.key}\t{state}\t{artifact.version_id or '-'}")
@@ -81,10 +89,7 @@ def render(
     verbose: bool = False,
 ):
     """Point template.yaml at the uploaded artifacts and upload it next to them."""
-    from plldb.bootstrap import steps
-
-    with user_errors(verbose):
-        record = steps.render(_target(profile, region), _build(build_dir), TqdmReporter())
+    record = _aws_step("render", profile, region, build_dir, verbose)
     print(record.template_url)
 
 
@@ -97,10 +102,7 @@ def deploy(
     verbose: bool = False,
 ):
     """Create or update stack `plldb` from the rendered template, showing its events."""
-    from plldb.bootstrap import steps
-
-    with user_errors(verbose):
-        result = steps.deploy(_target(profile, region), _build(build_dir), TqdmReporter())
+    result = _aws_step("deploy", profile, region, build_dir, verbose)
     _print_outputs(result.outputs)
 
 
@@ -113,10 +115,7 @@ def setup(
     verbose: bool = False,
 ):
     """Bootstrap plldb: ensure the bucket, then package, upload, render and deploy stack `plldb`."""
-    from plldb.bootstrap import steps
-
-    with user_errors(verbose):
-        result = steps.setup(_target(profile, region), _build(build_dir), TqdmReporter())
+    result = _aws_step("setup", profile, region, build_dir, verbose)
     _print_outputs(result.deploy.outputs)
 
 

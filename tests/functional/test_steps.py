@@ -12,8 +12,6 @@ from plldb.bootstrap.names import bucket_name
 from plldb.errors import MissingStepError, TemplateError
 from plldb.resources import cloudformation_dir
 
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::ApiGateway")
-
 PREFIX = f"plldb/versions/{__version__}/"
 FUNCTIONS = {
     "plldb-restapi": "restapi",
