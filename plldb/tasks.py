@@ -139,10 +139,30 @@ def _print_outputs(outputs: dict[str, str]) -> None:
         print(f"{key}\t{outputs[key]}")
 
 
+@task(
+    name="up",
+    help={
+        "region": "region the offline cloud plays (default: eu-west-1)",
+        "moto-port": "fixed port for moto's server (default: a free one)",
+        "verbose": _AWS_HELP["verbose"],
+    },
+)
+def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose: bool = False):
+    """Run the offline cloud on 127.0.0.1 and print the environment to use; Ctrl-C stops it."""
+    from plldb.local.foreground import run_until_stopped
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+
+    with user_errors(verbose):
+        run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
-    return Collection(bootstrap)
+    local = Collection("local", local_up)
+    return Collection(bootstrap, local)
 
 
 namespace = build_namespace()

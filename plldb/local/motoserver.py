@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import urllib.request
 from types import TracebackType
 
@@ -10,10 +11,11 @@ from types import TracebackType
 class MotoServer:
     """Starts moto's threaded server on a free loopback port; usable as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._requested_port = port
         self.port = 0
 
     @property
@@ -22,6 +24,10 @@ class MotoServer:
         return f"http://localhost:{self.port}"
 
     def start(self) -> MotoServer:
+        if self._requested_port:
+            # moto binds inside its thread, where a failure would leave start() waiting forever.
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", self._requested_port))
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._server.start()
         self.port = self._server.get_host_and_port()[1]

@@ -1,0 +1,261 @@
+"""The offline cloud: moto, the Lambda front and the API Gateway stand-in, run as one."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from plldb.errors import PlldbError
+from plldb.local.catalog import CatalogError, build_catalog
+from plldb.local.motoserver import MotoServer
+from plldb.local.repairs import Endpoints, Repairer
+from plldb.local.resolver import DeployedStack, ResolveError
+from plldb.local.specs import InvokeResult
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"  # noqa: S105 - moto's dummy credentials, printed for the user on purpose
+_SETTLED = ("_COMPLETE",)
+
+
+class OfflineCloudError(PlldbError):
+    """A part of the offline cloud failed to start."""
+
+
+class OfflineCloud:
+    """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it."""
+
+    def __init__(
+        self,
+        region: str = "eu-west-1",
+        moto_port: int = 0,
+        poll_seconds: float = 0.5,
+        workdir: Path | None = None,
+    ) -> None:
+        self.region = region
+        self.moto_port = moto_port
+        self.poll_seconds = poll_seconds
+        self._own_workdir = workdir is None
+        self.workdir = workdir
+        self.moto: MotoServer | None = None
+        self.lambda_front: Any = None
+        self.websocket: Any = None
+        self.rest: Any = None
+        self.problems: dict[str, str] = {}  # stack name -> why its APIs are not served
+        self.repairs: dict[str, list[str]] = {}  # stack name -> what was repaired
+        self._synced: dict[str, str] = {}  # stack id -> the version of it last synced
+        self._served: dict[str, list[tuple[str, str]]] = {}  # stack id -> [(kind, api id)]
+        self._repairer = Repairer(self._client)
+        self._account_id = "123456789012"
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> OfflineCloud:
+        from plldb.local.gateway.rest import RestGateway
+        from plldb.local.gateway.websocket import WebSocketGateway
+        from plldb.local.lambda_front import LambdaFront
+
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="plldb-local-"))
+        try:
+            self.moto = self._start_part("moto", lambda: MotoServer(port=self.moto_port).start())
+            self._account_id = self._client("sts").get_caller_identity()["Account"]
+            self.lambda_front = self._start_part(
+                "Lambda front",
+                lambda: LambdaFront(
+                    self.moto.endpoint,
+                    self.region,
+                    self.workdir / "lambda",
+                    account_id=self._account_id,
+                    child_environment=self.environment(include_lambda=False),
+                ).start(),
+            )
+            self.websocket = self._start_part(
+                "WebSocket gateway",
+                lambda: WebSocketGateway(self.invoke, self.region, self._account_id).start(),
+            )
+            self.rest = self._start_part(
+                "REST gateway",
+                lambda: RestGateway(
+                    self.invoke, self.region, {ACCESS_KEY: SECRET_KEY}, self._account_id
+                ).start(),
+            )
+        except OfflineCloudError:
+            self.stop()
+            raise
+        self.sync()
+        self._watcher = threading.Thread(target=self._watch, name="plldb-local-sync", daemon=True)
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        for part in (self.websocket, self.rest, self.lambda_front, self.moto):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # stopping the rest matters more than this part's failure
+                    log.exception("stopping %s failed", type(part).__name__)
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> OfflineCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ use
+    def environment(self, include_lambda: bool = True) -> dict[str, str]:
+        """The standard AWS variables that send boto3 (and so plldb) here."""
+        assert self.moto is not None, "start() first"
+        env = {
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if include_lambda and self.lambda_front is not None:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_front.endpoint
+        return env
+
+    def invoke(self, function: str, payload: bytes) -> InvokeResult:
+        return self.lambda_front.invoke(function, payload)
+
+    def endpoints(self) -> dict[str, str]:
+        return {
+            "moto": self.moto.endpoint,
+            "lambda": self.lambda_front.endpoint,
+            "websocket": self.websocket.url("").rsplit("/", 2)[0],
+            "websocket management": self.websocket.management_endpoint("").rsplit("/", 2)[0],
+            "rest": self.rest.url("").rsplit("/", 2)[0],
+        }
+
+    def sync(self) -> None:
+        """Serve the APIs of every settled stack and repair what moto left out, once per deploy."""
+        with self._lock:
+            stacks = self._client("cloudformation").describe_stacks().get("Stacks", [])
+            live_ids = set()
+            for summary in stacks:
+                if summary["StackStatus"] == "DELETE_COMPLETE":
+                    continue
+                live_ids.add(summary["StackId"])
+                if not summary["StackStatus"].endswith(_SETTLED):
+                    continue
+                version = str(summary.get("LastUpdatedTime") or summary.get("CreationTime"))
+                if self._synced.get(summary["StackId"]) == version:
+                    continue
+                self._sync_stack(summary)
+                self._synced[summary["StackId"]] = version
+            for stack_id in list(self._served):
+                if stack_id not in live_ids:
+                    self._unserve(stack_id)
+                    self._synced.pop(stack_id, None)
+
+    # ------------------------------------------------------------------ internals
+    def _sync_stack(self, summary: dict) -> None:
+        name = summary["StackName"]
+        stack = self._deployed_stack(summary)
+        self._unserve(stack.stack_id)
+        try:
+            catalog = build_catalog(stack)
+        except (CatalogError, ResolveError) as error:
+            self.problems[name] = str(error)
+            log.warning("stack %s: its APIs are not served: %s", name, error)
+            return
+        self.problems.pop(name, None)
+        served = []
+        endpoints: Endpoints = {}
+        for api in catalog.websocket_apis:
+            self.websocket.add_api(api)
+            served.append(("websocket", api.api_id))
+            endpoints[api.api_id] = {
+                "wss": self.websocket.url(api.api_id).rsplit(f"/{api.api_id}/", 1)[0],
+                "https": self.websocket.management_endpoint(api.api_id).rsplit(
+                    f"/{api.api_id}/", 1
+                )[0],
+            }
+        for api in catalog.rest_apis:
+            self.rest.add_api(api)
+            served.append(("rest", api.api_id))
+            endpoints[api.api_id] = {
+                "https": self.rest.url(api.api_id).rsplit(f"/{api.api_id}/", 1)[0]
+            }
+        self._served[stack.stack_id] = served
+        self.repairs[name] = self._repairer.repair(stack, endpoints)
+        for line in self.repairs[name]:
+            log.info("stack %s: %s", name, line)
+
+    def _unserve(self, stack_id: str) -> None:
+        for kind, api_id in self._served.pop(stack_id, []):
+            (self.websocket if kind == "websocket" else self.rest).remove_api(api_id)
+
+    def _deployed_stack(self, summary: dict) -> DeployedStack:
+        from plldb.bootstrap.render import load_template
+
+        cfn = self._client("cloudformation")
+        body = cfn.get_template(StackName=summary["StackId"])["TemplateBody"]
+        template = body if isinstance(body, dict) else load_template(body, summary["StackName"])
+        physical = {}
+        paginator = cfn.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=summary["StackId"]):
+            for item in page["StackResourceSummaries"]:
+                physical[item["LogicalResourceId"]] = item.get("PhysicalResourceId", "")
+        return DeployedStack(
+            name=summary["StackName"],
+            stack_id=summary["StackId"],
+            region=self.region,
+            account_id=self._account_id,
+            template=template,
+            parameters={
+                p["ParameterKey"]: p.get("ParameterValue", "")
+                for p in summary.get("Parameters", [])
+            },
+            physical_ids=physical,
+        )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.sync()
+            except Exception:  # keep watching: one bad stack must not stop the others
+                log.exception("offline cloud sync failed")
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        endpoint = self.moto.endpoint if self.moto else None
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=self.region,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    @staticmethod
+    def _start_part(name: str, start: Callable[[], Any]) -> Any:
+        try:
+            return start()
+        except OSError as error:
+            raise OfflineCloudError(
+                f"offline cloud: the {name} failed to start: {error}"
+            ) from error

@@ -1,0 +1,35 @@
+"""Runs the offline cloud in the foreground until Ctrl-C or SIGTERM, as `plldb local up` does."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+from plldb.local.cloud import OfflineCloud
+
+
+def run_until_stopped(
+    emit: Callable[[str], None],
+    notice: Callable[[str], None],
+    region: str = "eu-west-1",
+    moto_port: int = 0,
+) -> None:
+    """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    try:
+        with OfflineCloud(region=region, moto_port=moto_port) as cloud:
+            for name, value in cloud.environment().items():
+                emit(f"export {name}={value}")
+            for part, address in cloud.endpoints().items():
+                notice(f"{part:<22} {address}")
+            notice("offline cloud ready; Ctrl-C or SIGTERM stops it")
+            try:
+                while not stopping.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            notice("stopping the offline cloud")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
