@@ -67,7 +67,9 @@ class OfflineCloud:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="plldb-local-"))
         try:
-            self.moto = self._start_part("moto", lambda: MotoServer(port=self.moto_port).start())
+            self.moto = self._start_part(
+                "moto server", lambda: MotoServer(port=self.moto_port).start()
+            )
             self._account_id = self._client("sts").get_caller_identity()["Account"]
             self.lambda_front = self._start_part(
                 "Lambda front",

@@ -1,4 +1,4 @@
-"""Deploys the offline cloud's test stack: zips its functions and layer, uploads, creates the stack."""
+"""Deploys the offline cloud's test stack: zips its code, uploads it, creates the stack."""
 
 from __future__ import annotations
 

@@ -5,4 +5,8 @@ import os
 
 def handler(event, context):
     print(f"plain handler got {event!r}")
-    return {"echo": event, "function": os.environ["AWS_LAMBDA_FUNCTION_NAME"], "stage": os.environ.get("STAGE")}
+    return {
+        "echo": event,
+        "function": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+        "stage": os.environ.get("STAGE"),
+    }

@@ -5,5 +5,13 @@ import json
 
 def handler(event, context):
     identity = event["requestContext"]["identity"]
-    body = {"userArn": identity.get("userArn"), "path": event["path"], "name": (event.get("pathParameters") or {}).get("name")}
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+    body = {
+        "userArn": identity.get("userArn"),
+        "path": event["path"],
+        "name": (event.get("pathParameters") or {}).get("name"),
+    }
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }

@@ -1,0 +1,312 @@
+"""The offline cloud end to end: a stack made for the tests, driven through real sockets."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+import requests
+import websocket
+from requests_aws4auth import AWS4Auth
+
+from plldb.local.cloud import OfflineCloud
+from tests.e2e.offline_fixture.deploy import deploy_fixture
+
+pytestmark = pytest.mark.e2e
+
+STACK = "offline-fixture"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    with OfflineCloud(poll_seconds=0.2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def outputs(cloud):
+    deploy_fixture(cloud.environment(), STACK)
+    cloud.sync()
+    assert STACK not in cloud.problems, cloud.problems.get(STACK)
+    return _outputs(cloud)
+
+
+def _outputs(cloud) -> dict[str, str]:
+    stack = _client(cloud, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _client(cloud, service):
+    env = cloud.environment()
+    endpoint = env["AWS_ENDPOINT_URL_LAMBDA"] if service == "lambda" else env["AWS_ENDPOINT_URL"]
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _invoke(cloud, name, payload=None):
+    response = _client(cloud, "lambda").invoke(
+        FunctionName=f"{STACK}-{name}", Payload=json.dumps(payload or {}).encode()
+    )
+    return response, json.loads(response["Payload"].read() or b"null")
+
+
+def _events(cloud, prefix):
+    items = _client(cloud, "dynamodb").scan(TableName=_table(cloud))["Items"]
+    return sorted(item["Id"]["S"] for item in items if item["Id"]["S"].startswith(prefix))
+
+
+def _table(cloud):
+    resources = _client(cloud, "cloudformation").describe_stack_resource(
+        StackName=STACK, LogicalResourceId="Events"
+    )
+    return resources["StackResourceDetail"]["PhysicalResourceId"]
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---------------------------------------------------------------- repairs and outputs
+
+
+def test_outputs_point_at_the_stand_in(outputs):
+    assert outputs["WebSocketURL"].startswith("ws://127.0.0.1:")
+    assert outputs["RestURL"].startswith("http://127.0.0.1:")
+    assert outputs["CallbackURL"].startswith("http://127.0.0.1:")
+    assert (
+        outputs["LayerArn"].startswith("arn:aws:lambda:")
+        and ":layer:offline-fixture-wrapper:" in (outputs["LayerArn"])
+    )
+
+
+def test_ttl_is_enabled_as_the_template_asks(cloud, outputs):
+    ttl = _client(cloud, "dynamodb").describe_time_to_live(TableName=_table(cloud))
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "TTL"
+
+
+def test_function_layers_and_variables_come_from_the_template(cloud, outputs):
+    config = _client(cloud, "lambda").get_function_configuration(FunctionName=f"{STACK}-wrapped")
+    assert [layer["Arn"] for layer in config["Layers"]] == [outputs["LayerArn"]]
+    assert config["Environment"]["Variables"]["CALLBACK_URL"] == outputs["CallbackURL"]
+
+
+# ---------------------------------------------------------------- Lambda
+
+
+def test_a_plain_function_answers_with_its_payload(cloud, outputs):
+    response, body = _invoke(cloud, "plain", {"n": 1})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert body == {"echo": {"n": 1}, "function": f"{STACK}-plain", "stage": "test"}
+
+
+def test_a_raising_function_gives_lambdas_error_shape(cloud, outputs):
+    response, body = _invoke(cloud, "failing")
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "boom"
+    assert isinstance(body["stackTrace"], list)
+    assert _invoke(cloud, "plain", {"after": "failure"})[1]["echo"] == {"after": "failure"}
+
+
+def test_a_function_that_times_out(cloud, outputs):
+    started = time.monotonic()
+    response, body = _invoke(cloud, "slow")
+    assert time.monotonic() - started < 2.9
+    assert response["FunctionError"] == "Unhandled"
+    assert "timed out" in body["errorMessage"].lower()
+
+
+def test_a_function_behind_an_exec_wrapper_from_its_layer(cloud, outputs):
+    response, body = _invoke(cloud, "wrapped")
+    assert "FunctionError" not in response, body
+    assert body == {"wrapped_by": "fixture-wrapper", "layer": "fixture-layer"}
+
+
+def test_twenty_concurrent_invokes_each_get_their_own_answer(cloud, outputs):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda n: _invoke(cloud, "plain", {"n": n})[1], range(20)))
+    assert [answer["echo"]["n"] for answer in answers] == list(range(20))
+
+
+# ---------------------------------------------------------------- WebSocket
+
+
+def test_the_authorizer_allows_and_denies_the_handshake(cloud, outputs):
+    url = outputs["WebSocketURL"]
+    allowed = websocket.create_connection(f"{url}?token=let-me-in", timeout=10)
+    allowed.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as denied:
+        websocket.create_connection(f"{url}?token=wrong", timeout=10)
+    assert denied.value.status_code == 403
+    with pytest.raises(websocket.WebSocketBadStatusException) as missing:
+        websocket.create_connection(url, timeout=10)
+    assert missing.value.status_code == 401
+
+
+def test_echo_routes_and_post_to_connection(cloud, outputs):
+    client = websocket.create_connection(f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10)
+    try:
+        client.send("hello")
+        echo = json.loads(client.recv())
+        assert echo["echo"] == "hello"
+        connection_id = echo["connectionId"]
+        assert _wait_for(lambda: f"connect/{connection_id}" in _events(cloud, "connect/"))
+        client.send(json.dumps({"action": "shout", "text": "quiet"}))
+        assert json.loads(client.recv()) == {"shout": "QUIET"}
+
+        management = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=outputs["CallbackURL"],
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        management.post_to_connection(ConnectionId=connection_id, Data=b"pushed")
+        assert client.recv() == "pushed"
+    finally:
+        client.close()
+    assert _wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+
+
+def test_a_function_answers_through_the_management_api(cloud, outputs):
+    client = websocket.create_connection(f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10)
+    try:
+        message = json.dumps({"action": "bounce", "n": 7})
+        client.send(message)
+        assert client.recv() == message
+    finally:
+        client.close()
+
+
+def test_a_killed_client_fires_disconnect(cloud, outputs):
+    client = websocket.create_connection(f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10)
+    client.send("who am i")
+    connection_id = json.loads(client.recv())["connectionId"]
+    client.sock.shutdown(socket.SHUT_RDWR)
+    client.sock.close()
+    assert _wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
+
+
+# ---------------------------------------------------------------- REST
+
+
+def test_signed_and_unsigned_rest_calls(cloud, outputs):
+    url = f"{outputs['RestURL']}/whoami"
+    signed = requests.get(
+        url, auth=AWS4Auth("testing", "testing", "eu-west-1", "execute-api"), timeout=10
+    )
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["userArn"].startswith("arn:aws:")
+    assert signed.json()["path"] == "/whoami"
+    unsigned = requests.get(url, timeout=10)
+    assert unsigned.status_code == 403
+    wrong = requests.get(
+        url, auth=AWS4Auth("testing", "not-it", "eu-west-1", "execute-api"), timeout=10
+    )
+    assert wrong.status_code == 403
+    open_route = requests.get(f"{url}/ada", timeout=10)
+    assert open_route.status_code == 200 and open_route.json()["name"] == "ada"
+
+
+# ---------------------------------------------------------------- the plldb stack itself
+
+
+def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_served(cloud, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(cloud.environment())
+    done = subprocess.run(
+        [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    outputs = dict(line.split("\t", 1) for line in done.stdout.strip().splitlines())
+    cloud.sync()
+    assert "plldb" not in cloud.problems, cloud.problems.get("plldb")
+    stack = _client(cloud, "cloudformation").describe_stacks(StackName="plldb")["Stacks"][0]
+    synced = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert synced["WebSocketURL"].startswith("ws://127.0.0.1:")
+    assert synced["DebuggerLayerArn"].startswith("arn:aws:lambda:")
+    assert outputs["SessionsTableName"] == "PLLDBSessions"
+    # The 0.1.0 authorizer denies everyone: the stand-in ran the deployed code to find out.
+    with pytest.raises(websocket.WebSocketBadStatusException) as denied:
+        websocket.create_connection(f"{synced['WebSocketURL']}?sessionId=abc", timeout=10)
+    assert denied.value.status_code == 403
+    unsigned = requests.post(f"{synced['ManagementAPIURL']}/sessions", json={}, timeout=10)
+    assert unsigned.status_code == 403
+
+
+# ---------------------------------------------------------------- plldb local up
+
+
+def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TMPDIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plldb", "local", "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(7)]
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        assert exported["AWS_ENDPOINT_URL"].startswith("http://localhost:")
+        assert exported["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
+        assert exported["AWS_REGION"] == "eu-west-1"
+        sts = boto3.client(
+            "sts",
+            endpoint_url=exported["AWS_ENDPOINT_URL"],
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+        assert list(tmp_path.glob("plldb-local-*"))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert list(tmp_path.glob("plldb-local-*")) == []
+    children = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert children.stdout.strip() == ""
+
+
+def test_a_busy_moto_port_is_one_clear_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "plldb", "local", "up", "--moto-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("plldb: error: offline cloud: the moto server failed to start")
