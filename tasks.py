@@ -39,8 +39,9 @@ def demo(c: Context):
 
 @task
 def bench(c: Context):
-    """Print the bootstrap and CLI start-up figures."""
+    """Print the figures: bootstrap and CLI start-up, then the offline cloud."""
     c.run("python bench/bench_bootstrap.py")
+    c.run("python bench/bench_offline_cloud.py")
 
 
 ns = build_namespace()
