@@ -146,9 +146,9 @@ class OfflineCloud:
         return {
             "moto": self.moto.endpoint,
             "lambda": self.lambda_front.endpoint,
-            "websocket": self.websocket.url("").rsplit("/", 2)[0],
-            "websocket management": self.websocket.management_endpoint("").rsplit("/", 2)[0],
-            "rest": self.rest.url("").rsplit("/", 2)[0],
+            "websocket": f"ws://127.0.0.1:{self.websocket.port}",
+            "websocket management": f"http://127.0.0.1:{self.websocket.management_port}",
+            "rest": f"http://127.0.0.1:{self.rest.port}",
         }
 
     def sync(self) -> None:
@@ -190,10 +190,8 @@ class OfflineCloud:
             self.websocket.add_api(api)
             served.append(("websocket", api.api_id))
             endpoints[api.api_id] = {
-                "wss": self.websocket.url(api.api_id).rsplit(f"/{api.api_id}/", 1)[0],
-                "https": self.websocket.management_endpoint(api.api_id).rsplit(
-                    f"/{api.api_id}/", 1
-                )[0],
+                "wss": f"ws://127.0.0.1:{self.websocket.port}",
+                "https": f"http://127.0.0.1:{self.websocket.management_port}",
             }
         for api in catalog.rest_apis:
             self.rest.add_api(api)
