@@ -196,9 +196,7 @@ class OfflineCloud:
         for api in catalog.rest_apis:
             self.rest.add_api(api)
             served.append(("rest", api.api_id))
-            endpoints[api.api_id] = {
-                "https": self.rest.url(api.api_id).rsplit(f"/{api.api_id}/", 1)[0]
-            }
+            endpoints[api.api_id] = {"https": f"http://127.0.0.1:{self.rest.port}"}
         self._served[stack.stack_id] = served
         self.repairs[name] = self._repairer.repair(stack, endpoints)
         for line in self.repairs[name]:
