@@ -70,6 +70,8 @@ class OfflineCloud:
             self.moto = self._start_part(
                 "moto server", lambda: MotoServer(port=self.moto_port).start()
             )
+            # moto keeps its state per process: start from an empty account, whatever ran before.
+            self.moto.reset()
             self._account_id = self._client("sts").get_caller_identity()["Account"]
             self.lambda_front = self._start_part(
                 "Lambda front",
