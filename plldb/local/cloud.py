@@ -8,7 +8,6 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from plldb.errors import PlldbError
@@ -16,6 +15,7 @@ from plldb.local.catalog import CatalogError, build_catalog
 from plldb.local.motoserver import MotoServer
 from plldb.local.repairs import Endpoints, Repairer
 from plldb.local.resolver import DeployedStack, ResolveError
+from plldb.local.service import Service
 from plldb.local.specs import InvokeResult
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class OfflineCloudError(PlldbError):
     """A part of the offline cloud failed to start."""
 
 
-class OfflineCloud:
+class OfflineCloud(Service):
     """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it."""
 
     def __init__(
@@ -113,17 +113,6 @@ class OfflineCloud:
                     log.exception("stopping %s failed", type(part).__name__)
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> OfflineCloud:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ use
     def environment(self, include_lambda: bool = True) -> dict[str, str]:

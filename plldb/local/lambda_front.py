@@ -12,9 +12,8 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from plldb.local.execution import CloudContext, new_request_id, new_trace_id
@@ -24,7 +23,9 @@ from plldb.local.function_store import (
     load_function,
     parse_function_ref,
 )
+from plldb.local.httpserver import LoopbackHTTPServer
 from plldb.local.runtime_api import Invocation, Outcome
+from plldb.local.service import Service
 from plldb.local.specs import InvokeResult
 from plldb.local.warm_pool import PoolClosedError, WarmPool
 
@@ -59,7 +60,7 @@ class _Answer:
     version: str
 
 
-class LambdaFront:
+class LambdaFront(Service):
     """Serves the Lambda API on 127.0.0.1: Invoke runs code locally, everything else is moto's."""
 
     def __init__(
@@ -80,7 +81,7 @@ class LambdaFront:
         self.region = region
         self.account_id = account_id
         self.workdir = Path(workdir)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._pool: WarmPool | None = None
         self._background: set[threading.Thread] = set()
@@ -95,8 +96,7 @@ class LambdaFront:
 
     def start(self) -> LambdaFront:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # Code running inside a function reaches moto, and this front for Lambda calls.
         endpoints = {
             "AWS_ENDPOINT_URL": self.moto_endpoint,
@@ -123,17 +123,6 @@ class LambdaFront:
             background = list(self._background)
         for thread in background:
             thread.join(timeout=10)
-
-    def __enter__(self) -> LambdaFront:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def invoke(
         self, function: str, payload: bytes, invocation_type: str = "RequestResponse"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
-from types import TracebackType
+
+from plldb.local.service import Service
 
 
-class MotoServer:
+class MotoServer(Service):
     """Starts moto's threaded server on a free loopback port; usable as a context manager."""
 
     def __init__(self, port: int = 0) -> None:
@@ -53,14 +54,3 @@ class MotoServer:
             "AWS_DEFAULT_REGION": region,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

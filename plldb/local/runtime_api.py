@@ -9,7 +9,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from plldb.local.httpserver import LoopbackHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,7 @@ class RuntimeApi:
         self._current: Invocation | None = None  # taken by /next, not yet answered
         self._init_error: Outcome | None = None
         self._closed = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"runtime-api-{label}", daemon=True
         )

@@ -10,12 +10,13 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from plldb.local.gateway import events, sigv4
+from plldb.local.httpserver import LoopbackHTTPServer
+from plldb.local.service import Service
 from plldb.local.specs import Invoker, RestApi, RestMethod
 
 logger = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _json_error(status: int, error_type: str, message: str) -> HttpAnswer:
     return HttpAnswer(status, headers, body)
 
 
-class RestGateway:
+class RestGateway(Service):
     """Serves deployed REST API stages at http://127.0.0.1:PORT/{api_id}/{stage}/...
 
     AWS_IAM methods check the caller's SigV4 signature against the known credentials; a valid
@@ -123,7 +124,7 @@ class RestGateway:
         self._credentials = dict(credentials)
         self._apis: dict[str, RestApi] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -165,17 +166,6 @@ class RestGateway:
         with self._lock:
             api = self._apis[api_id]
         return f"http://127.0.0.1:{self.port}/{api.api_id}/{api.stage}"
-
-    def __enter__(self) -> RestGateway:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def handle(
         self,
@@ -284,9 +274,7 @@ def _extended_id() -> str:
     return base64.b64encode(os.urandom(11)).decode("ascii")
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _HttpServer(LoopbackHTTPServer):
     def __init__(self, gateway: RestGateway) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.gateway = gateway

@@ -15,8 +15,7 @@ import string
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -26,6 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from plldb.local.gateway import events
+from plldb.local.httpserver import LoopbackHTTPServer
+from plldb.local.service import Service
 from plldb.local.specs import Invoker, WebSocketApi
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class _Connection:
     closed: bool = False
 
 
-class WebSocketGateway:
+class WebSocketGateway(Service):
     """Serves WebSocket API stages at ws://127.0.0.1:PORT/{api_id}/{stage}.
 
     Handshakes go through the REQUEST authorizer and `$connect`, messages through the route
@@ -169,17 +170,6 @@ class WebSocketGateway:
         if api is None:
             raise KeyError(api_id)
         return f"http://127.0.0.1:{self.management_port}/{api.api_id}/{api.stage}"
-
-    def __enter__(self) -> WebSocketGateway:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _api(self, api_id: str, stage: str | None = None) -> WebSocketApi | None:
         with self._lock:
@@ -490,9 +480,7 @@ def _iso(epoch_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
-class _ManagementServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _ManagementServer(LoopbackHTTPServer):
     def __init__(self, gateway: WebSocketGateway) -> None:
         super().__init__(("127.0.0.1", 0), _ManagementHandler)
         self.gateway = gateway
