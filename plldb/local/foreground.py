@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from plldb.local.cloud import OfflineCloud
+from plldb.errors import PlldbError
 
 
 def run_until_stopped(
@@ -16,6 +16,13 @@ def run_until_stopped(
     moto_port: int = 0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
+    missing = [name for name in ("moto", "awslambdaric", "websockets") if not _importable(name)]
+    if missing:
+        raise PlldbError(
+            f"the offline cloud needs {', '.join(missing)}: pip install 'plldb[local]'"
+        )
+    from plldb.local.cloud import OfflineCloud
+
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
@@ -33,3 +40,9 @@ def run_until_stopped(
             notice("stopping the offline cloud")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
