@@ -1,0 +1,30 @@
+"""The WebSocket messages, from the one module the Lambda functions also use (_protocol.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+from plldb.resources import cloudformation_dir
+
+
+def _load() -> ModuleType:
+    name = "plldb._lambda_protocol"
+    if name not in sys.modules:
+        path = cloudformation_dir() / "lambda_functions" / "_protocol.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_protocol = _load()
+MAX_MESSAGE_BYTES: int = _protocol.MAX_MESSAGE_BYTES
+ProtocolError: type[ValueError] = _protocol.ProtocolError
+parse = _protocol.parse
+encode = _protocol.encode
+info = _protocol.info
+error = _protocol.error
+keepalive = _protocol.keepalive
