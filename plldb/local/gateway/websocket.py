@@ -232,6 +232,15 @@ class WebSocketGateway(Service):
         self._schedule_close(connection, 1000, "")
         return True
 
+    def sever(self, connection_id: str) -> bool:
+        """Drop a connection as a network failure would: no close frame (to test reconnects)."""
+        with self._lock:
+            connection = self._connections.get(connection_id)
+        if connection is None or self._loop is None:
+            return False
+        self._loop.call_soon_threadsafe(connection.socket.transport.abort)
+        return True
+
     def _live(self, api_id: str, stage: str, connection_id: str) -> _Connection | None:
         with self._lock:
             connection = self._connections.get(connection_id)
