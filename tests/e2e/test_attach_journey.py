@@ -1,0 +1,257 @@
+"""`plldb attach` end to end in the offline cloud: sessions, the handshake, takeover, reconnects."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+import requests
+import websocket
+from requests_aws4auth import AWS4Auth
+
+from plldb.local.cloud import OfflineCloud
+from tests.e2e.offline_fixture.deploy import deploy_fixture
+
+pytestmark = pytest.mark.e2e
+
+TARGET = "offline-fixture"
+
+
+class Attach:
+    """`plldb attach` in a subprocess, with its stderr read line by line."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "plldb", "attach", "--stack-name", TARGET, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not seen; stderr so far: {self.seen}")
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    with OfflineCloud(poll_seconds=0.2) as running:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLLDB_"))}
+        env.update(running.environment())
+        build = tmp_path_factory.mktemp("build")
+        done = subprocess.run(
+            [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(build)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        deploy_fixture(running.environment(), TARGET)
+        running.sync()
+        assert not running.problems, running.problems
+        running.env = env
+        yield running
+
+
+@pytest.fixture
+def sessions(cloud):
+    """The sessions table, emptied before each test."""
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=cloud.environment()["AWS_ENDPOINT_URL"],
+        region_name=cloud.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table("PLLDBSessions")
+    for item in table.scan()["Items"]:
+        table.delete_item(Key={"SessionId": item["SessionId"]})
+    return table
+
+
+def _outputs(cloud) -> dict[str, str]:
+    cfn = boto3.client(
+        "cloudformation",
+        endpoint_url=cloud.environment()["AWS_ENDPOINT_URL"],
+        region_name=cloud.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stack = cfn.describe_stacks(StackName="plldb")["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def _items(table, status=None) -> list[dict]:
+    items = table.scan()["Items"]
+    return [i for i in items if status is None or i["Status"] == status]
+
+
+def _wait_for(predicate, timeout=15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _create_session(cloud, stack=TARGET, secret="testing", **extra) -> requests.Response:
+    url = f"{_outputs(cloud)['ManagementAPIURL']}/sessions"
+    auth = AWS4Auth("testing", secret, cloud.region, "execute-api")
+    return requests.post(url, json={"stackName": stack, **extra}, auth=auth, timeout=10)
+
+
+def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
+    attach = Attach(cloud.env)
+    attach.wait_for("connected")
+    (active,) = _items(sessions, "ACTIVE")
+    assert active["StackName"] == TARGET and active["ConnectionId"]
+    assert int(active["TTL"]) > time.time() + 3000
+    assert attach.stop(signal.SIGINT) == 0
+    assert _wait_for(lambda: _items(sessions, "CLOSED"))
+    (closed,) = _items(sessions)
+    assert closed["Status"] == "CLOSED" and "ConnectionId" not in closed
+
+
+def test_sigterm_also_detaches_cleanly(cloud, sessions):
+    attach = Attach(cloud.env)
+    attach.wait_for("connected")
+    assert attach.stop(signal.SIGTERM) == 0
+    assert _wait_for(lambda: _items(sessions, "CLOSED"))
+
+
+def test_a_session_id_works_once_and_not_after_it_expires(cloud, sessions):
+    url = _outputs(cloud)["WebSocketURL"]
+    created = _create_session(cloud)
+    assert created.status_code == 201, created.text
+    session_id = created.json()["sessionId"]
+    first = websocket.create_connection(f"{url}?sessionId={session_id}", timeout=10)
+    first.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as reused:
+        websocket.create_connection(f"{url}?sessionId={session_id}", timeout=10)
+    assert reused.value.status_code == 403
+
+    expired = _create_session(cloud, force=True).json()["sessionId"]
+    sessions.update_item(
+        Key={"SessionId": expired},
+        UpdateExpression="SET #t = :past",
+        ExpressionAttributeNames={"#t": "TTL"},
+        ExpressionAttributeValues={":past": int(time.time()) - 1},
+    )
+    with pytest.raises(websocket.WebSocketBadStatusException) as late:
+        websocket.create_connection(f"{url}?sessionId={expired}", timeout=10)
+    assert late.value.status_code == 403
+
+
+def test_unsigned_and_wrongly_signed_session_requests_are_refused(cloud, sessions):
+    url = f"{_outputs(cloud)['ManagementAPIURL']}/sessions"
+    assert requests.post(url, json={"stackName": TARGET}, timeout=10).status_code == 403
+    assert _create_session(cloud, secret="not-the-secret").status_code == 403
+    assert _items(sessions) == []
+
+
+def test_missing_target_stack_and_bad_names_are_clear(cloud, sessions):
+    assert _create_session(cloud, stack="no-such-stack").status_code == 404
+    assert _create_session(cloud, stack="bad name!").status_code == 400
+    env = dict(cloud.env)
+    done = subprocess.run(
+        [sys.executable, "-m", "plldb", "attach", "--stack-name", "no-such-stack"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == ["plldb: error: Stack no-such-stack does not exist"], done.stderr
+    assert _items(sessions, "ACTIVE") == []
+
+
+def test_a_second_attach_is_refused_and_force_takes_over(cloud, sessions):
+    first = Attach(cloud.env)
+    first.wait_for("connected")
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "plldb", "attach", "--stack-name", TARGET],
+            env=cloud.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "already has a debugger attached since" in second.stderr
+        assert "--force" in second.stderr
+        forced = Attach(cloud.env, "--force")
+        forced.wait_for("connected")
+        assert first.process.wait(timeout=30) != 0  # taken over: it says so and stops
+        assert _wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
+        assert forced.stop() == 0
+    finally:
+        first.stop()
+    assert _wait_for(lambda: _items(sessions, "ACTIVE") == [])
+
+
+def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):
+    attach = Attach(cloud.env)
+    attach.wait_for("connected")
+    try:
+        (active,) = _items(sessions, "ACTIVE")
+        assert cloud.websocket.sever(active["ConnectionId"])
+        attach.wait_for("reconnect")
+        attach.wait_for("connected")
+        assert _wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
+        (renewed,) = _items(sessions, "ACTIVE")
+        assert renewed["SessionId"] != active["SessionId"]
+    finally:
+        assert attach.stop() == 0
+
+
+def test_a_malformed_message_gets_an_error_back(cloud, sessions):
+    session_id = _create_session(cloud).json()["sessionId"]
+    url = _outputs(cloud)["WebSocketURL"]
+    client = websocket.create_connection(f"{url}?sessionId={session_id}", timeout=10)
+    try:
+        client.send("not json")
+        answer = json.loads(client.recv())
+        assert answer["type"] == "error" and "not JSON" in answer["message"]
+        client.send(json.dumps({"type": "keepalive"}))
+        client.send(json.dumps({"type": "nonsense"}))
+        answer = json.loads(client.recv())
+        assert answer["type"] == "error" and "nonsense" in answer["message"]
+    finally:
+        client.close()
