@@ -42,6 +42,7 @@ def bench(c: Context):
     """Print the figures: bootstrap and CLI start-up, then the offline cloud."""
     c.run("python bench/bench_bootstrap.py")
     c.run("python bench/bench_offline_cloud.py")
+    c.run("python bench/bench_attach.py")
 
 
 ns = build_namespace()
