@@ -28,3 +28,4 @@ encode = _protocol.encode
 info = _protocol.info
 error = _protocol.error
 keepalive = _protocol.keepalive
+session_closed = _protocol.session_closed

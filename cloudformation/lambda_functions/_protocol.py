@@ -16,6 +16,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "keepalive": (),
     "info": ("message",),
     "error": ("message",),
+    # The backend ends this debugger's session (another attach took over): do not reconnect.
+    "session_closed": ("message",),
 }
 
 
@@ -58,3 +60,7 @@ def error(text: str) -> dict[str, Any]:
 
 def keepalive() -> dict[str, Any]:
     return {"type": "keepalive"}
+
+
+def session_closed(text: str) -> dict[str, Any]:
+    return {"type": "session_closed", "message": text}

@@ -1,11 +1,138 @@
 """Management REST API (POST /sessions). Standalone: standard library and boto3 only."""
 
-from _common import get_logger, json_response
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import re
+from typing import Any
+
+import _protocol
+import _sessions
+import boto3
+from _common import get_logger, json_response, redacted, short_id
+from botocore.exceptions import BotoCoreError, ClientError
 
 logger = get_logger(__name__)
 
+SESSIONS_RESOURCE = "/sessions"
+# What CloudFormation accepts as a stack name, or a stack's ARN (which names it too).
+_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+_STACK_ARN = re.compile(
+    r"arn:aws[-a-z]*:cloudformation:[a-z0-9-]+:\d{12}:stack/[A-Za-z][-A-Za-z0-9]{0,127}/[-\w]+"
+)
 
-def handler(event, context):
-    # Session creation arrives with the sessions issue; until then the API says so plainly.
-    logger.info("%s %s", event.get("httpMethod"), event.get("path"))
-    return json_response(501, {"message": "Session management is not implemented yet"})
+
+class BadRequest(Exception):
+    """The request cannot be served as sent; the message goes back to the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@functools.cache
+def cloudformation() -> Any:
+    return boto3.client("cloudformation", config=_sessions.CLIENT_CONFIG)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.debug("event: %s", json.dumps(redacted(event), default=str))
+    resource = event.get("resource") or event.get("path") or ""
+    method = str(event.get("httpMethod") or "").upper()
+    if resource.rstrip("/") != SESSIONS_RESOURCE:
+        logger.info("%s %s: not found", method, resource)
+        return json_response(404, {"message": "Not found"})
+    if method != "POST":
+        logger.info("%s %s: method not allowed", method, resource)
+        return json_response(405, {"message": "Method not allowed"}, {"Allow": "POST"})
+    try:
+        return create_session(event)
+    except BadRequest as refusal:
+        logger.info("POST %s refused (%d): %s", resource, refusal.status, refusal.message)
+        return json_response(refusal.status, {"message": refusal.message})
+    except (BotoCoreError, ClientError):
+        logger.exception("POST %s failed", resource)
+        return json_response(500, {"message": "Internal error"})
+
+
+def create_session(event: dict[str, Any]) -> dict[str, Any]:
+    stack, force = _read_request(event)
+    stack_name = _existing_stack_name(stack)
+    now = _sessions.now()
+    active = _sessions.active_sessions(stack_name, now)
+    if active and not force:
+        since = min(item.get("ActivatedAt") or item.get("CreatedAt", "") for item in active)
+        message = f"Stack {stack_name} already has a debugger attached since {since}"
+        logger.info("%s (session %s)", message, short_id(active[0].get("SessionId")))
+        return json_response(409, {"message": message, "activeSince": since})
+    for item in active:
+        _take_over(item)
+    session = _sessions.create_session(stack_name, now, _sessions.ttl_seconds())
+    logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
+    return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
+
+
+def _read_request(event: dict[str, Any]) -> tuple[str, bool]:
+    """The stack name and force flag of the request body; BadRequest (400) when malformed."""
+    raw = event.get("body")
+    if raw is None or raw == "":
+        raise BadRequest(400, "Request body must be a JSON object with a stackName")
+    try:
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        body = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(400, "Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, "Request body must be a JSON object with a stackName")
+    stack = body.get("stackName")
+    if not isinstance(stack, str) or not stack:
+        raise BadRequest(400, "stackName must be a non-empty string")
+    if not (_STACK_NAME.fullmatch(stack) or _STACK_ARN.fullmatch(stack)):
+        raise BadRequest(
+            400,
+            "stackName must start with a letter and hold only letters, digits and hyphens "
+            "(at most 128 characters), or be a stack ARN",
+        )
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise BadRequest(400, "force must be true or false")
+    return stack, force
+
+
+def _existing_stack_name(stack: str) -> str:
+    """The stack's own name (an ARN is resolved to it); BadRequest (404) if there is none."""
+    missing = BadRequest(404, f"Stack {stack} does not exist")
+    try:
+        stacks = cloudformation().describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        if _sessions.error_code(error) == "ValidationError" and "does not exist" in message:
+            raise missing from None
+        raise
+    if not stacks or stacks[0].get("StackStatus") == "DELETE_COMPLETE":
+        raise missing
+    return str(stacks[0]["StackName"])
+
+
+def _take_over(item: dict[str, Any]) -> None:
+    """Hang up the debugger holding a session and close the session, for `force`."""
+    session_id = item["SessionId"]
+    connection_id = item.get("ConnectionId")
+    if connection_id:
+        # Said before hanging up, so the other CLI stops instead of reconnecting to take it back.
+        notice = _protocol.session_closed("another plldb attach took over this stack (--force)")
+        _sessions.post_to_connection(connection_id, _protocol.encode(notice))
+    if connection_id and not _sessions.delete_connection(connection_id):
+        logger.info("connection of session %s was already gone", short_id(session_id))
+    closed = _sessions.close_active(session_id)
+    logger.info(
+        "session %s of stack %s %s (taken over with force)",
+        short_id(session_id),
+        item.get("StackName"),
+        "closed" if closed else "was no longer active",
+    )

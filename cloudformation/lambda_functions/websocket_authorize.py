@@ -1,19 +1,79 @@
 """WebSocket $connect authorizer on the sessionId query parameter. Standalone: stdlib and boto3."""
 
-from _common import get_logger
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import _sessions
+from _common import get_logger, short_id
+from botocore.exceptions import BotoCoreError, ClientError
 
 logger = get_logger(__name__)
 
+# Sessions are str(uuid4()); anything else cannot name one, so it is denied without a lookup.
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-def handler(event, context):
-    # Deny until session checks exist: an authorizer must never default to Allow.
-    logger.info("connection %s denied", event.get("requestContext", {}).get("connectionId"))
-    return {
-        "principalId": "plldb",
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    method_arn = event.get("methodArn", "")
+    session_id = (event.get("queryStringParameters") or {}).get("sessionId") or ""
+    connection_id = (event.get("requestContext") or {}).get("connectionId") or ""
+    try:
+        session, reason = _authorize(session_id, connection_id)
+    except (BotoCoreError, ClientError):
+        # An authorizer fails closed: a broken lookup must never let a connection through.
+        logger.exception("session %s denied: lookup failed", short_id(session_id))
+        return _policy("Deny", method_arn, "plldb")
+    if session is None:
+        logger.info("session %s denied: %s", short_id(session_id), reason)
+        return _policy("Deny", method_arn, "plldb")
+    stack_name = session["StackName"]
+    logger.info(
+        "session %s of stack %s allowed on connection %s",
+        short_id(session_id),
+        stack_name,
+        connection_id,
+    )
+    return _policy(
+        "Allow", method_arn, stack_name, {"sessionId": session_id, "stackName": stack_name}
+    )
+
+
+def _authorize(session_id: str, connection_id: str) -> tuple[dict[str, Any] | None, str]:
+    """The session now ACTIVE on this connection, or None and why not."""
+    if not session_id:
+        return None, "no sessionId in the query string"
+    if not connection_id:
+        return None, "no connectionId in the request context"
+    if not _SESSION_ID.fullmatch(session_id):
+        return None, "unknown session"
+    session = _sessions.get_session(session_id)
+    if session is None:
+        return None, "unknown session"
+    if session.get("Status") != _sessions.PENDING:
+        return None, f"session is not pending (status {session.get('Status')})"
+    now = _sessions.now()
+    if int(session.get("TTL", 0)) <= now:
+        return None, "session expired"
+    activated = _sessions.activate(session_id, connection_id, now)
+    if activated is None:
+        return None, "race lost: another connection activated the session first"
+    return activated, ""
+
+
+def _policy(
+    effect: str, method_arn: str, principal: str, context: dict[str, str] | None = None
+) -> dict[str, Any]:
+    policy: dict[str, Any] = {
+        "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event["methodArn"]}
+                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": method_arn}
             ],
         },
     }
+    if context is not None:
+        policy["context"] = context
+    return policy

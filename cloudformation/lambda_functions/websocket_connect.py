@@ -1,10 +1,22 @@
 """WebSocket $connect route. Standalone: standard library and boto3 only."""
 
-from _common import get_logger
+from __future__ import annotations
+
+from typing import Any
+
+from _common import get_logger, short_id
 
 logger = get_logger(__name__)
 
 
-def handler(event, context):
-    logger.info("$connect from %s", event.get("requestContext", {}).get("connectionId"))
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # The authorizer already checked the session and made it ACTIVE on this connection.
+    request = event.get("requestContext") or {}
+    authorizer = request.get("authorizer") or {}
+    logger.info(
+        "debugger connected to stack %s: session %s, connection %s",
+        authorizer.get("stackName", "-"),
+        short_id(authorizer.get("sessionId")),
+        request.get("connectionId"),
+    )
     return {"statusCode": 200}

@@ -51,8 +51,10 @@ def _load_handler(zip_bytes: bytes, module: str, tmp_path):
     target = tmp_path / module
     zipfile.ZipFile(io.BytesIO(zip_bytes)).extractall(target)
     sys.path.insert(0, str(target))
+    # The zip's helpers (_common, _sessions, ...) must be the ones imported, not a cached copy.
+    modules = {name[: -len(".py")] for name in zipfile.ZipFile(io.BytesIO(zip_bytes)).namelist()}
     try:
-        for cached in [m for m in sys.modules if m in (module, "_common")]:
+        for cached in [m for m in sys.modules if m in modules]:
             del sys.modules[cached]
         spec = importlib.util.spec_from_file_location(module, target / f"{module}.py")
         loaded = importlib.util.module_from_spec(spec)
@@ -70,7 +72,14 @@ def packaged():
     }
 
 
-def test_every_packaged_handler_runs_from_its_zip_and_logs(packaged, tmp_path, caplog):
+def test_every_packaged_handler_runs_from_its_zip_and_logs(
+    packaged, tmp_path, caplog, moto_aws, monkeypatch
+):
+    # $disconnect looks the connection up and $default answers the empty message: both reach
+    # AWS, which is moto here (with no tables: $disconnect logs the failure and still answers).
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("SESSIONS_TABLE", "PLLDBSessions")
+    monkeypatch.setenv("PLLDB_CALLBACK_URL", "https://abc.execute-api.eu-west-1.amazonaws.com/live")
     caplog.set_level(logging.INFO)
     event = {
         "requestContext": {"connectionId": "conn-1", "routeKey": "$default"},
@@ -85,7 +94,7 @@ def test_every_packaged_handler_runs_from_its_zip_and_logs(packaged, tmp_path, c
         assert caplog.records, f"{module} logged nothing"
 
 
-def test_the_placeholder_authorizer_denies(packaged, tmp_path):
+def test_the_authorizer_denies_a_handshake_without_session_id(packaged, tmp_path):
     handler = _load_handler(packaged["websocket_authorize"], "websocket_authorize", tmp_path)
     event = {"methodArn": "arn:aws:execute-api:eu-west-1:1:abc/live/$connect", "requestContext": {}}
     statement = handler(event, None)["policyDocument"]["Statement"][0]

@@ -37,6 +37,8 @@ def test_each_function_module_becomes_its_own_zip_with_its_helpers(sources):
     assert "lambda_functions/restapi.zip" in artifacts
     assert _zip(artifacts["lambda_functions/restapi.zip"]).namelist() == [
         "_common.py",
+        "_protocol.py",
+        "_sessions.py",
         "restapi.py",
     ]
 

@@ -1,0 +1,224 @@
+"""PLLDBSessions table access shared by plldb's Lambda functions. Standalone: stdlib and boto3."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PENDING, ACTIVE, CLOSED = "PENDING", "ACTIVE", "CLOSED"
+STACK_INDEX = "GSI-StackName"
+CONNECTION_INDEX = "GSI-ConnectionId"
+DEFAULT_TTL_SECONDS = 3600
+# An active session lives as long as API Gateway keeps a connection open (2 hours), so a long
+# debugging session still blocks a second attach and its item is not expired under it.
+ACTIVE_TTL_SECONDS = 7200
+
+# The functions time out after 10 s; botocore's 60 s default read timeout would outlive them.
+CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
+)
+
+
+@functools.cache
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
+@functools.cache
+def management_api() -> Any:
+    """The WebSocket API's @connections endpoint (post_to_connection, delete_connection)."""
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=os.environ["PLLDB_CALLBACK_URL"],
+        config=CLIENT_CONFIG,
+    )
+
+
+def table_name() -> str:
+    return os.environ["SESSIONS_TABLE"]
+
+
+def ttl_seconds() -> int:
+    return int(os.environ.get("SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def iso(epoch_seconds: int) -> str:
+    """ISO 8601 UTC with second precision, e.g. 2026-11-22T03:50:00Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return error_code(error) == "ConditionalCheckFailedException"
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as Python values; session items hold only strings and numbers."""
+    plain: dict[str, Any] = {}
+    for name, value in item.items():
+        if "S" in value:
+            plain[name] = value["S"]
+        elif "N" in value:
+            plain[name] = int(value["N"])
+    return plain
+
+
+def get_session(session_id: str) -> dict[str, Any] | None:
+    answer = dynamodb().get_item(
+        TableName=table_name(), Key={"SessionId": {"S": session_id}}, ConsistentRead=True
+    )
+    return _plain(answer["Item"]) if "Item" in answer else None
+
+
+def _query(**arguments: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    paginator = dynamodb().get_paginator("query")
+    for page in paginator.paginate(TableName=table_name(), **arguments):
+        items.extend(_plain(item) for item in page.get("Items", []))
+    return items
+
+
+def active_sessions(stack_name: str, at: int) -> list[dict[str, Any]]:
+    """ACTIVE sessions of a stack that have not expired at `at` (epoch seconds)."""
+    return _query(
+        IndexName=STACK_INDEX,
+        KeyConditionExpression="#stack = :stack AND #ttl > :now",
+        FilterExpression="#s = :active",
+        ExpressionAttributeNames={"#stack": "StackName", "#ttl": "TTL", "#s": "Status"},
+        ExpressionAttributeValues={
+            ":stack": {"S": stack_name},
+            ":now": {"N": str(at)},
+            ":active": {"S": ACTIVE},
+        },
+    )
+
+
+def sessions_of_connection(connection_id: str) -> list[dict[str, Any]]:
+    return _query(
+        IndexName=CONNECTION_INDEX,
+        KeyConditionExpression="#conn = :conn",
+        ExpressionAttributeNames={"#conn": "ConnectionId"},
+        ExpressionAttributeValues={":conn": {"S": connection_id}},
+    )
+
+
+def create_session(stack_name: str, at: int, lifetime: int) -> dict[str, Any]:
+    """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item."""
+    session = {
+        "SessionId": str(uuid.uuid4()),
+        "StackName": stack_name,
+        "TTL": at + lifetime,
+        "Status": PENDING,
+        "CreatedAt": iso(at),
+    }
+    dynamodb().put_item(
+        TableName=table_name(),
+        Item={
+            name: {"N": str(value)} if isinstance(value, int) else {"S": value}
+            for name, value in session.items()
+        },
+        ConditionExpression="attribute_not_exists(#id)",
+        ExpressionAttributeNames={"#id": "SessionId"},
+    )
+    return session
+
+
+def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | None:
+    """PENDING and unexpired -> ACTIVE on this connection, atomically; None if that no longer holds.
+
+    Two handshakes racing with one session id both pass a read, but only one passes the condition.
+    """
+    try:
+        answer = dynamodb().update_item(
+            TableName=table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression=(
+                "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires"
+            ),
+            ConditionExpression="#s = :pending AND #ttl > :now",
+            ExpressionAttributeNames={
+                "#s": "Status",
+                "#conn": "ConnectionId",
+                "#activated": "ActivatedAt",
+                "#ttl": "TTL",
+            },
+            ExpressionAttributeValues={
+                ":active": {"S": ACTIVE},
+                ":pending": {"S": PENDING},
+                ":conn": {"S": connection_id},
+                ":activated": {"S": iso(at)},
+                ":now": {"N": str(at)},
+                ":expires": {"N": str(at + ACTIVE_TTL_SECONDS)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return None
+        raise
+    return _plain(answer["Attributes"])
+
+
+def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
+    # Status and TTL are DynamoDB reserved words, hence the attribute names everywhere.
+    try:
+        dynamodb().update_item(
+            TableName=table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression="SET #s = :closed REMOVE #conn",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId"},
+            ExpressionAttributeValues={":closed": {"S": CLOSED}, **values},
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def close_active(session_id: str) -> bool:
+    """ACTIVE -> CLOSED without its connection; False if it was not ACTIVE any more."""
+    return _close(session_id, "#s = :active", {":active": {"S": ACTIVE}})
+
+
+def close_connection(session_id: str, connection_id: str) -> bool:
+    """CLOSED without its connection, if this connection still holds it; False otherwise."""
+    return _close(session_id, "#conn = :conn", {":conn": {"S": connection_id}})
+
+
+def delete_connection(connection_id: str) -> bool:
+    """Hang up a WebSocket connection; False if it was already gone."""
+    try:
+        management_api().delete_connection(ConnectionId=connection_id)
+    except ClientError as error:
+        if error_code(error) == "GoneException":
+            return False
+        raise
+    return True
+
+
+def post_to_connection(connection_id: str, data: str | bytes) -> bool:
+    """Send one message to a connection; False if it was already gone."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        management_api().post_to_connection(ConnectionId=connection_id, Data=payload)
+    except ClientError as error:
+        if error_code(error) == "GoneException":
+            return False
+        raise
+    return True

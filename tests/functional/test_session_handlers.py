@@ -1,0 +1,558 @@
+"""The session functions (restapi, authorizer, $connect, $disconnect, $default) against moto."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from plldb.bootstrap.render import load_template
+from plldb.resources import cloudformation_dir
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+TABLE = "PLLDBSessions"
+CALLBACK_URL = f"https://abc123.execute-api.{REGION}.amazonaws.com/live"
+METHOD_ARN = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/live/$connect"
+STACK = "target-app"
+FUNCTIONS_DIR = cloudformation_dir() / "lambda_functions"
+# Every module the tests import from FUNCTIONS_DIR: purged so each test gets fresh client caches.
+MODULES = (
+    "_common",
+    "_protocol",
+    "_sessions",
+    "restapi",
+    "websocket_authorize",
+    "websocket_connect",
+    "websocket_default",
+    "websocket_disconnect",
+)
+
+
+@functools.cache
+def sessions_table_properties() -> dict[str, Any]:
+    """PLLDBSessions as template.yaml declares it, so the tests follow the template's keys."""
+    template = load_template((cloudformation_dir() / "template.yaml").read_text())
+    return template["Resources"]["PLLDBSessions"]["Properties"]
+
+
+@functools.cache
+def shared_boto3_session() -> boto3.Session:
+    """One boto3 session for every test: moto's fresh one per test reloads the service models.
+
+    Safe because aws_env gives every test the same dummy credentials and region.
+    """
+    return boto3.Session(region_name=REGION)
+
+
+def _purge_modules() -> None:
+    for name in MODULES:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def cloud(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with PLLDBSessions built from template.yaml and the functions' environment set."""
+    from moto import mock_aws
+
+    # Lambda sets both; botocore reads only AWS_DEFAULT_REGION.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("SESSIONS_TABLE", TABLE)
+    monkeypatch.setenv("SESSION_TTL_SECONDS", "3600")
+    monkeypatch.setenv("PLLDB_CALLBACK_URL", CALLBACK_URL)
+    monkeypatch.setenv("DEBUGGER_TABLE", "PLLDBDebugger")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.syspath_prepend(str(FUNCTIONS_DIR))
+    _purge_modules()
+    table = sessions_table_properties()
+    with mock_aws():
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session())
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=table["TableName"],
+            BillingMode=table["BillingMode"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+        )
+        yield
+    _purge_modules()
+
+
+def load(name: str) -> ModuleType:
+    return importlib.import_module(name)
+
+
+def table() -> Any:
+    return boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
+
+
+def item(session_id: str) -> dict[str, Any]:
+    return table().get_item(Key={"SessionId": session_id}, ConsistentRead=True)["Item"]
+
+
+def put_session(status: str, *, stack: str = STACK, ttl: int | None = None, **extra: Any) -> str:
+    session_id = str(uuid.uuid4())
+    now = int(time.time())
+    table().put_item(
+        Item={
+            "SessionId": session_id,
+            "StackName": stack,
+            "TTL": now + 3600 if ttl is None else ttl,
+            "Status": status,
+            "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
+            **extra,
+        }
+    )
+    return session_id
+
+
+def create_stack(name: str = STACK) -> str:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    return cloudformation.create_stack(StackName=name, TemplateBody=body)["StackId"]
+
+
+def connections() -> Any:
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+    return apigatewaymanagementapi_backends[ACCOUNT][REGION].connections
+
+
+def gone_error(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "GoneException", "Message": "gone"}}, operation)
+
+
+class GoneManagementApi:
+    """moto's management API never answers Gone (it invents a connection for any id)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def delete_connection(self, ConnectionId: str) -> None:
+        self.calls.append(("delete_connection", ConnectionId))
+        raise gone_error("DeleteConnection")
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
+        self.calls.append(("post_to_connection", ConnectionId))
+        raise gone_error("PostToConnection")
+
+
+# ---------------------------------------------------------------- restapi
+
+
+def post_sessions(payload: Any, *, raw: str | None = None, **overrides: Any) -> dict[str, Any]:
+    event = {
+        "resource": "/sessions",
+        "path": "/sessions",
+        "httpMethod": "POST",
+        "headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/...", "Host": "x"},
+        "requestContext": {"identity": {"accessKey": "AKIDSECRETISH", "sourceIp": "1.2.3.4"}},
+        "body": raw if raw is not None else json.dumps(payload),
+        "isBase64Encoded": False,
+        **overrides,
+    }
+    response = load("restapi").handler(event, None)
+    assert response["headers"]["Content-Type"] == "application/json"
+    response["json"] = json.loads(response["body"])
+    return response
+
+
+def test_post_sessions_creates_a_pending_session(cloud, caplog):
+    caplog.set_level(logging.DEBUG, logger="restapi")  # botocore's own DEBUG logs hold the id
+    create_stack()
+    before = int(time.time())
+    response = post_sessions({"stackName": STACK})
+    assert response["statusCode"] == 201
+    session_id = response["json"]["sessionId"]
+    assert str(uuid.UUID(session_id)) == session_id
+    stored = item(session_id)
+    assert stored["StackName"] == STACK
+    assert stored["Status"] == "PENDING"
+    assert abs(int(stored["TTL"]) - (before + 3600)) <= 1
+    assert response["json"]["expiresAt"] == int(stored["TTL"])
+    created = time.mktime(time.strptime(stored["CreatedAt"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert stored["CreatedAt"].endswith("Z") and abs(created - time.mktime(time.gmtime())) <= 2
+    assert "ConnectionId" not in stored
+    assert any(session_id[:8] in r.getMessage() and STACK in r.getMessage() for r in caplog.records)
+    logged = caplog.text
+    assert session_id not in logged
+    assert "AKIDSECRETISH" not in logged and "Credential=AKID" not in logged
+
+
+def test_post_sessions_reads_a_base64_body_and_accepts_force_false(cloud):
+    create_stack()
+    raw = base64.b64encode(json.dumps({"stackName": STACK, "force": False}).encode()).decode()
+    response = post_sessions(None, raw=raw, isBase64Encoded=True)
+    assert response["statusCode"] == 201
+
+
+def test_post_sessions_accepts_a_stack_arn_and_stores_the_stack_name(cloud):
+    arn = create_stack()
+    response = post_sessions({"stackName": arn})
+    assert response["statusCode"] == 201
+    assert item(response["json"]["sessionId"])["StackName"] == STACK
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ("", "JSON object"),
+        ('["target-app"]', "JSON object"),
+        ("{}", "stackName"),
+        ('{"stackName": ""}', "stackName"),
+        ('{"stackName": 42}', "stackName"),
+        ('{"stackName": null}', "stackName"),
+        ('{"stackName": "1starts-with-a-digit"}', "stackName"),
+        ('{"stackName": "has_underscore"}', "stackName"),
+        ('{"stackName": "has space"}', "stackName"),
+        (json.dumps({"stackName": "a" * 129}), "stackName"),
+        ('{"stackName": "arn:aws:s3:::bucket"}', "stackName"),
+        ('{"stackName": "target-app", "force": "yes"}', "force"),
+        ('{"stackName": "target-app", "force": 1}', "force"),
+    ],
+)
+def test_post_sessions_rejects_a_bad_body_with_400(cloud, raw, needle):
+    response = post_sessions(None, raw=raw)
+    assert response["statusCode"] == 400
+    assert needle in response["json"]["message"]
+    assert not table().scan()["Items"]
+
+
+def test_post_sessions_without_a_body_is_400(cloud):
+    response = post_sessions(None, body=None)
+    assert response["statusCode"] == 400
+
+
+def test_post_sessions_for_a_missing_stack_is_404(cloud):
+    response = post_sessions({"stackName": "no-such-stack"})
+    assert response["statusCode"] == 404
+    assert response["json"] == {"message": "Stack no-such-stack does not exist"}
+    assert not table().scan()["Items"]
+
+
+def test_post_sessions_for_a_deleted_stack_arn_is_404(cloud):
+    arn = create_stack()
+    boto3.client("cloudformation", region_name=REGION).delete_stack(StackName=arn)
+    response = post_sessions({"stackName": arn})
+    assert response["statusCode"] == 404
+    assert response["json"] == {"message": f"Stack {arn} does not exist"}
+
+
+@pytest.mark.parametrize("path", ["/", "/sessions/abc", "/other"])
+def test_other_paths_are_404(cloud, path):
+    response = post_sessions({"stackName": STACK}, resource=path, path=path)
+    assert response["statusCode"] == 404
+    assert response["json"] == {"message": "Not found"}
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_on_sessions_are_405(cloud, method):
+    response = post_sessions({"stackName": STACK}, httpMethod=method)
+    assert response["statusCode"] == 405
+    assert response["json"] == {"message": "Method not allowed"}
+    assert response["headers"]["Allow"] == "POST"
+
+
+def test_the_path_is_used_when_the_event_has_no_resource(cloud):
+    create_stack()
+    response = post_sessions({"stackName": STACK}, resource=None)
+    assert response["statusCode"] == 201
+
+
+def test_a_second_debugger_on_the_same_stack_is_409(cloud):
+    create_stack()
+    active = put_session("ACTIVE", ConnectionId="conn-old", ActivatedAt="2026-01-02T03:04:05Z")
+    response = post_sessions({"stackName": STACK})
+    assert response["statusCode"] == 409
+    assert response["json"] == {
+        "message": f"Stack {STACK} already has a debugger attached since 2026-01-02T03:04:05Z",
+        "activeSince": "2026-01-02T03:04:05Z",
+    }
+    assert item(active)["Status"] == "ACTIVE"
+    assert len(table().scan()["Items"]) == 1
+
+
+def test_expired_closed_pending_and_other_stacks_sessions_do_not_block(cloud):
+    create_stack()
+    put_session("ACTIVE", ttl=int(time.time()) - 5, ConnectionId="conn-expired")
+    put_session("CLOSED")
+    put_session("PENDING")
+    put_session("ACTIVE", stack="another-stack", ConnectionId="conn-other")
+    assert post_sessions({"stackName": STACK})["statusCode"] == 201
+
+
+def test_force_hangs_up_and_closes_the_active_session(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    create_stack()
+    connections()["conn-old"].data = b"hello"  # moto's backend then knows the connection
+    active = put_session("ACTIVE", ConnectionId="conn-old", ActivatedAt="2026-01-02T03:04:05Z")
+    response = post_sessions({"stackName": STACK, "force": True})
+    assert response["statusCode"] == 201
+    assert "conn-old" not in connections()  # moto's delete_connection removed it
+    old = item(active)
+    assert old["Status"] == "CLOSED"
+    assert "ConnectionId" not in old
+    new = item(response["json"]["sessionId"])
+    assert new["Status"] == "PENDING"
+    assert any(
+        "taken over" in r.getMessage() and active[:8] in r.getMessage() for r in caplog.records
+    )
+    assert active not in caplog.text
+
+
+def test_force_ignores_a_connection_that_is_already_gone(cloud, monkeypatch):
+    create_stack()
+    active = put_session("ACTIVE", ConnectionId="conn-gone")
+    fake = GoneManagementApi()
+    monkeypatch.setattr(load("_sessions"), "management_api", lambda: fake)
+    response = post_sessions({"stackName": STACK, "force": True})
+    assert response["statusCode"] == 201
+    assert fake.calls == [("post_to_connection", "conn-gone"), ("delete_connection", "conn-gone")]
+    assert item(active)["Status"] == "CLOSED"
+
+
+def test_an_unexpected_aws_error_is_500(cloud, monkeypatch, caplog):
+    create_stack()
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
+    response = post_sessions({"stackName": STACK})
+    assert response["statusCode"] == 500
+    assert response["json"] == {"message": "Internal error"}
+    assert any(r.exc_info for r in caplog.records)
+
+
+# ---------------------------------------------------------------- authorizer
+
+
+def authorize(session_id: str | None, connection_id: str = "conn-1") -> dict[str, Any]:
+    event = {
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "queryStringParameters": None if session_id is None else {"sessionId": session_id},
+        "requestContext": {"connectionId": connection_id, "routeKey": "$connect"},
+    }
+    return load("websocket_authorize").handler(event, None)
+
+
+def effect(policy: dict[str, Any]) -> str:
+    statement = policy["policyDocument"]["Statement"][0]
+    assert statement["Action"] == "execute-api:Invoke"
+    assert statement["Resource"] == METHOD_ARN
+    return statement["Effect"]
+
+
+def test_the_authorizer_allows_a_pending_session_and_activates_it(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    session_id = put_session("PENDING")
+    policy = authorize(session_id, "conn-A")
+    assert effect(policy) == "Allow"
+    assert policy["principalId"] == STACK
+    assert policy["context"] == {"sessionId": session_id, "stackName": STACK}
+    assert policy["policyDocument"]["Version"] == "2012-10-17"
+    stored = item(session_id)
+    assert stored["Status"] == "ACTIVE"
+    assert stored["ConnectionId"] == "conn-A"
+    assert stored["ActivatedAt"].endswith("Z")
+    assert int(stored["TTL"]) >= time.time() + 7100  # lives as long as the connection may
+    assert session_id not in caplog.text and session_id[:8] in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda: str(uuid.uuid4()), "unknown"),
+        (lambda: "not-a-uuid", "unknown"),
+        (lambda: put_session("PENDING", ttl=int(time.time()) - 1), "expired"),
+        (lambda: put_session("CLOSED"), "status CLOSED"),
+        (lambda: put_session("ACTIVE", ConnectionId="conn-0"), "status ACTIVE"),
+        (lambda: None, "no sessionId"),
+        (lambda: "", "no sessionId"),
+    ],
+    ids=["unknown", "malformed", "expired", "closed", "active", "missing", "empty"],
+)
+def test_the_authorizer_denies(cloud, caplog, setup, reason):
+    caplog.set_level(logging.INFO)
+    session_id = setup()
+    policy = authorize(session_id)
+    assert effect(policy) == "Deny"
+    assert "context" not in policy
+    assert reason in caplog.text
+    if session_id:
+        assert session_id not in caplog.text or len(session_id) <= 8
+
+
+def test_a_session_id_works_once(cloud):
+    session_id = put_session("PENDING")
+    assert effect(authorize(session_id, "conn-A")) == "Allow"
+    assert effect(authorize(session_id, "conn-B")) == "Deny"
+    assert item(session_id)["ConnectionId"] == "conn-A"
+
+
+def test_two_handshakes_racing_for_one_session_get_one_allow(cloud, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    session_id = put_session("PENDING")
+    sessions = load("_sessions")
+    read = sessions.get_session
+    policies: dict[str, dict[str, Any]] = {}
+
+    def read_then_let_the_rival_through(wanted: str) -> Any:
+        # Both handshakes have read PENDING before either writes: the condition must decide.
+        seen = read(wanted)
+        monkeypatch.setattr(sessions, "get_session", read)
+        policies["B"] = authorize(session_id, "conn-B")
+        return seen
+
+    monkeypatch.setattr(sessions, "get_session", read_then_let_the_rival_through)
+    policies["A"] = authorize(session_id, "conn-A")
+    assert effect(policies["B"]) == "Allow"
+    assert effect(policies["A"]) == "Deny"
+    assert item(session_id)["ConnectionId"] == "conn-B"
+    assert "race lost" in caplog.text
+
+
+def test_the_authorizer_fails_closed_when_the_table_is_unreachable(cloud, caplog):
+    session_id = put_session("PENDING")
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
+    assert effect(authorize(session_id)) == "Deny"
+    assert any(r.exc_info for r in caplog.records)
+
+
+# ---------------------------------------------------------------- $connect / $disconnect
+
+
+def test_connect_logs_the_stack_and_answers_200(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    session_id = str(uuid.uuid4())
+    event = {
+        "requestContext": {
+            "connectionId": "conn-A",
+            "routeKey": "$connect",
+            "authorizer": {"sessionId": session_id, "stackName": STACK, "principalId": STACK},
+        }
+    }
+    assert load("websocket_connect").handler(event, None) == {"statusCode": 200}
+    assert STACK in caplog.text and session_id[:8] in caplog.text
+    assert session_id not in caplog.text
+
+
+def disconnect(connection_id: str) -> dict[str, Any]:
+    event = {"requestContext": {"connectionId": connection_id, "routeKey": "$disconnect"}}
+    return load("websocket_disconnect").handler(event, None)
+
+
+def test_disconnect_closes_the_session_of_the_connection(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    session_id = put_session("PENDING")
+    assert effect(authorize(session_id, "conn-A")) == "Allow"
+    other = put_session("ACTIVE", stack="another-stack", ConnectionId="conn-B")
+    assert disconnect("conn-A") == {"statusCode": 200}
+    stored = item(session_id)
+    assert stored["Status"] == "CLOSED"
+    assert "ConnectionId" not in stored
+    assert item(other)["Status"] == "ACTIVE"
+    assert session_id[:8] in caplog.text and session_id not in caplog.text
+
+
+def test_disconnect_of_an_unknown_connection_is_logged(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    assert disconnect("conn-unknown") == {"statusCode": 200}
+    assert "conn-unknown" in caplog.text
+
+
+def test_disconnect_leaves_a_session_another_connection_took(cloud, monkeypatch):
+    session_id = put_session("ACTIVE", ConnectionId="conn-A")
+    sessions = load("_sessions")
+    found = sessions.sessions_of_connection
+
+    def stale_index(connection_id: str) -> Any:
+        # The GSI is eventually consistent: it may still list a session that moved on.
+        listed = found(connection_id)
+        table().update_item(
+            Key={"SessionId": session_id},
+            UpdateExpression="SET ConnectionId = :c",
+            ExpressionAttributeValues={":c": "conn-B"},
+        )
+        return listed
+
+    monkeypatch.setattr(sessions, "sessions_of_connection", stale_index)
+    assert disconnect("conn-A") == {"statusCode": 200}
+    stored = item(session_id)
+    assert stored["Status"] == "ACTIVE" and stored["ConnectionId"] == "conn-B"
+
+
+# ---------------------------------------------------------------- $default
+
+
+def send(body: str | None, connection_id: str = "conn-A", **extra: Any) -> dict[str, Any]:
+    event = {
+        "requestContext": {"connectionId": connection_id, "routeKey": "$default"},
+        "body": body,
+        "isBase64Encoded": False,
+        **extra,
+    }
+    return load("websocket_default").handler(event, None)
+
+
+def posted(connection_id: str) -> list[dict[str, Any]]:
+    """What the function posted to a connection (moto appends every message's bytes)."""
+    if connection_id not in connections():
+        return []
+    data = connections()[connection_id].data.decode()
+    decoder, messages, at = json.JSONDecoder(), [], 0
+    while at < len(data):
+        message, at = decoder.raw_decode(data, at)
+        messages.append(message)
+    return messages
+
+
+def test_a_keepalive_is_accepted_silently(cloud):
+    assert send('{"type": "keepalive"}') == {"statusCode": 200}
+    assert posted("conn-A") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("{not json", "not JSON"),
+        (None, "not JSON"),
+        ('["keepalive"]', "JSON object"),
+        ('{"type": "teleport"}', "unknown message type 'teleport'"),
+        ('{"type": "info", "message": "hi"}', "unexpected message type 'info'"),
+        ('{"type": "error", "message": "oops"}', "unexpected message type 'error'"),
+        ('{"type": "info"}', "needs a string 'message'"),
+    ],
+)
+def test_a_bad_message_is_answered_with_an_error_to_the_sender(cloud, body, needle):
+    assert send(body, "conn-A") == {"statusCode": 200}
+    messages = posted("conn-A")
+    assert len(messages) == 1
+    assert messages[0]["type"] == "error"
+    assert needle in messages[0]["message"]
+    assert posted("conn-B") == []
+
+
+def test_a_base64_message_is_decoded(cloud):
+    body = base64.b64encode(b'{"type": "keepalive"}').decode()
+    assert send(body, isBase64Encoded=True) == {"statusCode": 200}
+    assert posted("conn-A") == []
+
+
+def test_an_error_for_a_sender_that_is_gone_is_logged(cloud, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    fake = GoneManagementApi()
+    monkeypatch.setattr(load("_sessions"), "management_api", lambda: fake)
+    assert send("{not json", "conn-gone") == {"statusCode": 200}
+    assert fake.calls == [("post_to_connection", "conn-gone")]
+    assert "gone" in caplog.text
