@@ -158,11 +158,78 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
 
 
+@task(
+    # No positional arguments: a positional stack_name would swallow `--help` as its value.
+    positional=[],
+    help={
+        "stack-name": "the deployed stack whose Lambda functions to debug (required)",
+        "force": "take over from a debugger already attached to the stack",
+        "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
+        "else output ManagementAPIURL of stack plldb)",
+        "websocket-url": "WebSocket API URL (default: PLLDB_WEBSOCKET_URL, else output "
+        "WebSocketURL of stack plldb)",
+        **_AWS_HELP,
+    },
+)
+def attach(
+    c: Context,
+    stack_name: str | None = None,
+    force: bool = False,
+    management_api_url: str | None = None,
+    websocket_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """Attach the debugger to a stack and print its messages until Ctrl-C or SIGTERM.
+
+    The API addresses come from stack `plldb` (run `plldb bootstrap setup` first) unless
+    overridden, e.g. for custom domains, by --management-api-url / --websocket-url or the
+    environment variables PLLDB_MANAGEMENT_API_URL / PLLDB_WEBSOCKET_URL (flags win).
+    Messages go to stdout, connection news to stderr.
+    """
+    import sys
+
+    from invoke.exceptions import Exit
+
+    from plldb.attach.connection import Listener
+    from plldb.attach.runner import attach as run_attach
+
+    if not stack_name:
+        raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
+
+    def err(text: str) -> None:
+        print(f"plldb: {text}", file=sys.stderr, flush=True)
+
+    class Printer(Listener):
+        def message(self, message: dict[str, Any]) -> None:
+            if message["type"] == "info":
+                print(message["message"], flush=True)
+            elif message["type"] == "error":
+                err(f"backend error: {message['message']}")
+
+        def malformed(self, raw: str | bytes, problem: str) -> None:
+            err(f"ignored a malformed message: {problem}")
+
+        def notice(self, text: str) -> None:
+            err(text)
+
+    with user_errors(verbose):
+        run_attach(
+            _target(profile, region),
+            stack_name,
+            Printer(),
+            force=force,
+            management_api_url=management_api_url,
+            websocket_url=websocket_url,
+        )
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local)
+    return Collection(bootstrap, local, attach)
 
 
 namespace = build_namespace()

@@ -153,7 +153,7 @@ class OfflineCloud(Service):
                 live_ids.add(summary["StackId"])
                 if not summary["StackStatus"].endswith(_SETTLED):
                     continue
-                version = str(summary.get("LastUpdatedTime") or summary.get("CreationTime"))
+                version = self._latest_event(summary["StackId"])
                 if self._synced.get(summary["StackId"]) == version:
                     continue
                 self._sync_stack(summary)
@@ -220,6 +220,12 @@ class OfflineCloud(Service):
             },
             physical_ids=physical,
         )
+
+    def _latest_event(self, stack_id: str) -> str:
+        """Changes with every operation on the stack, even two within the same second."""
+        events = self._client("cloudformation").describe_stack_events(StackName=stack_id)
+        latest = events.get("StackEvents", [])
+        return latest[0]["EventId"] if latest else ""
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):

@@ -257,6 +257,20 @@ def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_serv
     unsigned = requests.post(f"{synced['ManagementAPIURL']}/sessions", json={}, timeout=10)
     assert unsigned.status_code == 403
 
+    # An update (moto rebuilds the outputs) is repaired again, even within the same second.
+    again = subprocess.run(
+        [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    cloud.sync()
+    stack = _client(cloud, "cloudformation").describe_stacks(StackName="plldb")["Stacks"][0]
+    resynced = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert resynced["WebSocketURL"] == synced["WebSocketURL"]
+
 
 # ---------------------------------------------------------------- plldb local up
 
