@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import threading
 import time
 
-import boto3
 import pytest
 import requests
 import websocket
@@ -19,6 +17,8 @@ from requests_aws4auth import AWS4Auth
 
 from plldb.local.cloud import OfflineCloud
 from tests.e2e.offline_fixture.deploy import deploy_fixture
+from tests.e2e.support import bootstrap, client, command_environment, wait_for
+from tests.e2e.support import outputs as outputs_of
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +71,8 @@ class Attach:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2) as running:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLLDB_"))}
-        env.update(running.environment())
-        build = tmp_path_factory.mktemp("build")
-        done = subprocess.run(
-            [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(build)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        env = command_environment(running)
+        done = bootstrap(env, tmp_path_factory.mktemp("build"))
         assert done.returncode == 0, done.stderr
         deploy_fixture(running.environment(), TARGET)
         running.sync()
@@ -92,42 +84,19 @@ def cloud(tmp_path_factory):
 @pytest.fixture
 def sessions(cloud):
     """The sessions table, emptied before each test."""
-    table = boto3.resource(
-        "dynamodb",
-        endpoint_url=cloud.environment()["AWS_ENDPOINT_URL"],
-        region_name=cloud.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).Table("PLLDBSessions")
+    table = client(cloud, "dynamodb", resource=True).Table("PLLDBSessions")
     for item in table.scan()["Items"]:
         table.delete_item(Key={"SessionId": item["SessionId"]})
     return table
 
 
 def _outputs(cloud) -> dict[str, str]:
-    cfn = boto3.client(
-        "cloudformation",
-        endpoint_url=cloud.environment()["AWS_ENDPOINT_URL"],
-        region_name=cloud.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    stack = cfn.describe_stacks(StackName="plldb")["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    return outputs_of(cloud, "plldb")
 
 
 def _items(table, status=None) -> list[dict]:
     items = table.scan()["Items"]
     return [i for i in items if status is None or i["Status"] == status]
-
-
-def _wait_for(predicate, timeout=15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _create_session(cloud, stack=TARGET, secret="testing", **extra) -> requests.Response:
@@ -143,7 +112,7 @@ def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
     assert active["StackName"] == TARGET and active["ConnectionId"]
     assert int(active["TTL"]) > time.time() + 3000
     assert attach.stop(signal.SIGINT) == 0
-    assert _wait_for(lambda: _items(sessions, "CLOSED"))
+    assert wait_for(lambda: _items(sessions, "CLOSED"))
     (closed,) = _items(sessions)
     assert closed["Status"] == "CLOSED" and "ConnectionId" not in closed
 
@@ -152,7 +121,7 @@ def test_sigterm_also_detaches_cleanly(cloud, sessions):
     attach = Attach(cloud.env)
     attach.wait_for("connected")
     assert attach.stop(signal.SIGTERM) == 0
-    assert _wait_for(lambda: _items(sessions, "CLOSED"))
+    assert wait_for(lambda: _items(sessions, "CLOSED"))
 
 
 def test_a_session_id_works_once_and_not_after_it_expires(cloud, sessions):
@@ -219,11 +188,11 @@ def test_a_second_attach_is_refused_and_force_takes_over(cloud, sessions):
         forced = Attach(cloud.env, "--force")
         forced.wait_for("connected")
         assert first.process.wait(timeout=30) != 0  # taken over: it says so and stops
-        assert _wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
+        assert wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
         assert forced.stop() == 0
     finally:
         first.stop()
-    assert _wait_for(lambda: _items(sessions, "ACTIVE") == [])
+    assert wait_for(lambda: _items(sessions, "ACTIVE") == [])
 
 
 def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):
@@ -234,7 +203,7 @@ def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):
         assert cloud.websocket.sever(active["ConnectionId"])
         attach.wait_for("reconnect")
         attach.wait_for("connected")
-        assert _wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
+        assert wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
         (renewed,) = _items(sessions, "ACTIVE")
         assert renewed["SessionId"] != active["SessionId"]
     finally:

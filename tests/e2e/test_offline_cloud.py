@@ -19,6 +19,8 @@ from requests_aws4auth import AWS4Auth
 
 from plldb.local.cloud import OfflineCloud
 from tests.e2e.offline_fixture.deploy import deploy_fixture
+from tests.e2e.support import bootstrap, client, command_environment, wait_for
+from tests.e2e.support import outputs as outputs_of
 
 pytestmark = pytest.mark.e2e
 
@@ -40,20 +42,11 @@ def outputs(cloud):
 
 
 def _outputs(cloud) -> dict[str, str]:
-    stack = _client(cloud, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return outputs_of(cloud, STACK)
 
 
 def _client(cloud, service):
-    env = cloud.environment()
-    endpoint = env["AWS_ENDPOINT_URL_LAMBDA"] if service == "lambda" else env["AWS_ENDPOINT_URL"]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    return client(cloud, service)
 
 
 def _invoke(cloud, name, payload=None):
@@ -73,15 +66,6 @@ def _table(cloud):
         StackName=STACK, LogicalResourceId="Events"
     )
     return resources["StackResourceDetail"]["PhysicalResourceId"]
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ---------------------------------------------------------------- repairs and outputs
@@ -168,7 +152,7 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
         echo = json.loads(client.recv())
         assert echo["echo"] == "hello"
         connection_id = echo["connectionId"]
-        assert _wait_for(lambda: f"connect/{connection_id}" in _events(cloud, "connect/"))
+        assert wait_for(lambda: f"connect/{connection_id}" in _events(cloud, "connect/"))
         client.send(json.dumps({"action": "shout", "text": "quiet"}))
         assert json.loads(client.recv()) == {"shout": "QUIET"}
 
@@ -183,7 +167,7 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
         assert client.recv() == "pushed"
     finally:
         client.close()
-    assert _wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
+    assert wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
     with pytest.raises(management.exceptions.GoneException):
         management.post_to_connection(ConnectionId=connection_id, Data=b"too late")
 
@@ -204,7 +188,7 @@ def test_a_killed_client_fires_disconnect(cloud, outputs):
     connection_id = json.loads(client.recv())["connectionId"]
     client.sock.shutdown(socket.SHUT_RDWR)
     client.sock.close()
-    assert _wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
+    assert wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
 
 
 # ---------------------------------------------------------------- REST
@@ -232,15 +216,8 @@ def test_signed_and_unsigned_rest_calls(cloud, outputs):
 
 
 def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_served(cloud, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(cloud.environment())
-    done = subprocess.run(
-        [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = command_environment(cloud)
+    done = bootstrap(env, tmp_path)
     assert done.returncode == 0, done.stderr
     outputs = dict(line.split("\t", 1) for line in done.stdout.strip().splitlines())
     cloud.sync()
@@ -258,13 +235,7 @@ def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_serv
     assert unsigned.status_code == 403
 
     # An update (moto rebuilds the outputs) is repaired again, even within the same second.
-    again = subprocess.run(
-        [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = bootstrap(env, tmp_path)
     assert again.returncode == 0, again.stderr
     cloud.sync()
     stack = _client(cloud, "cloudformation").describe_stacks(StackName="plldb")["Stacks"][0]
