@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -83,3 +84,16 @@ def build(tmp_path: Path):
 @pytest.fixture
 def reporter() -> RecordingReporter:
     return RecordingReporter()
+
+
+@pytest.fixture
+def guard() -> Iterator[list[int]]:
+    """Handlers that record SIGINT/SIGTERM instead of ending pytest if the code misses one."""
+    caught: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda signum, frame: caught.append(signum))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    yield caught
+    for number, handler in previous.items():
+        signal.signal(number, handler)

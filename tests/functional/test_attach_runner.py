@@ -47,19 +47,6 @@ def backend() -> Iterator[Backend]:
     both.stop()
 
 
-@pytest.fixture
-def guard() -> Iterator[list[int]]:
-    """Handlers that record a signal instead of ending pytest, should attach not catch it."""
-    caught: list[int] = []
-    previous = {
-        number: signal.signal(number, lambda signum, frame: caught.append(signum))
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
-    yield caught
-    for number, handler in previous.items():
-        signal.signal(number, handler)
-
-
 def signal_when_connected(backend: Backend, number: int, before=None) -> threading.Thread:
     def run() -> None:
         eventually(lambda: len(backend.gateway.live()) == 1)

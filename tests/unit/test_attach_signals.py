@@ -6,24 +6,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from plldb.attach.signals import stop_on_signals
-
-
-@pytest.fixture
-def guard() -> Iterator[list[int]]:
-    """Record signals that reach the previous handlers, instead of letting them end pytest."""
-    caught: list[int] = []
-    previous = {
-        number: signal.signal(number, lambda signum, frame: caught.append(signum))
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
-    yield caught
-    for number, handler in previous.items():
-        signal.signal(number, handler)
 
 
 def deliver(number: int) -> None:
