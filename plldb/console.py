@@ -7,6 +7,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from invoke.exceptions import Exit
 
@@ -45,6 +46,30 @@ class TqdmReporter(Reporter):
         from tqdm import tqdm
 
         tqdm.write(("  ! " if failed else "    ") + line, file=sys.stderr)
+
+
+def attach_printer() -> Any:
+    """Backend messages to stdout (info) and stderr (errors, connection news)."""
+    from plldb.attach.connection import Listener
+
+    class Printer(Listener):
+        def message(self, message: dict[str, Any]) -> None:
+            if message["type"] == "info":
+                print(message["message"], flush=True)
+            elif message["type"] == "error":
+                _err(f"backend error: {message['message']}")
+
+        def malformed(self, raw: str | bytes, problem: str) -> None:
+            _err(f"ignored a malformed message: {problem}")
+
+        def notice(self, text: str) -> None:
+            _err(text)
+
+    return Printer()
+
+
+def _err(text: str) -> None:
+    print(f"plldb: {text}", file=sys.stderr, flush=True)
 
 
 def configure_logging(verbose: bool) -> None:

@@ -188,37 +188,19 @@ def attach(
     environment variables PLLDB_MANAGEMENT_API_URL / PLLDB_WEBSOCKET_URL (flags win).
     Messages go to stdout, connection news to stderr.
     """
-    import sys
-
     from invoke.exceptions import Exit
 
-    from plldb.attach.connection import Listener
     from plldb.attach.runner import attach as run_attach
+    from plldb.console import attach_printer
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
-
-    def err(text: str) -> None:
-        print(f"plldb: {text}", file=sys.stderr, flush=True)
-
-    class Printer(Listener):
-        def message(self, message: dict[str, Any]) -> None:
-            if message["type"] == "info":
-                print(message["message"], flush=True)
-            elif message["type"] == "error":
-                err(f"backend error: {message['message']}")
-
-        def malformed(self, raw: str | bytes, problem: str) -> None:
-            err(f"ignored a malformed message: {problem}")
-
-        def notice(self, text: str) -> None:
-            err(text)
 
     with user_errors(verbose):
         run_attach(
             _target(profile, region),
             stack_name,
-            Printer(),
+            attach_printer(),
             force=force,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
