@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import uuid
@@ -39,6 +40,30 @@ def management_api() -> Any:
         endpoint_url=os.environ["PLLDB_CALLBACK_URL"],
         config=CLIENT_CONFIG,
     )
+
+
+@functools.cache
+def lambda_client() -> Any:
+    return boto3.client("lambda", config=CLIENT_CONFIG)
+
+
+def start_instrumentation(action: str, session_id: str, stack_name: str) -> bool:
+    """Ask the instrumentation function, asynchronously, to instrument or restore a stack.
+
+    Asynchronous so the WebSocket handshake stays fast; False (and a log line by the caller)
+    when it could not be started, since a debugger without instrumentation still connects.
+    """
+    function = os.environ.get("PLLDB_INSTRUMENTATION_FUNCTION")
+    if not function:
+        return False
+    payload = {"action": action, "sessionId": session_id, "stackName": stack_name}
+    try:
+        lambda_client().invoke(
+            FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+    except ClientError:
+        return False
+    return True
 
 
 def table_name() -> str:

@@ -29,6 +29,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 session.get("StackName"),
                 "CLOSED" if closed else "already released by another request",
             )
+            if closed and not _sessions.start_instrumentation(
+                "restore", session["SessionId"], session.get("StackName", "")
+            ):
+                logger.error("could not start restoring stack %s", session.get("StackName"))
     except (BotoCoreError, ClientError):
         # API Gateway ignores what $disconnect answers; the log is the only place this shows.
         logger.exception("closing the session of connection %s failed", connection_id)

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from plldb.local.resolver import DeployedStack, ResolveError, Resolver
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,12 @@ class Repairer:
                 for key, value in variables.items()
                 if value is not None
             }
-            current = lambda_client.get_function_configuration(FunctionName=name)
+            try:
+                current = lambda_client.get_function_configuration(FunctionName=name)
+            except ClientError:
+                # moto fails to describe a function whose variables hold an object it could not
+                # resolve (a layer's Ref); setting them from the template is the repair.
+                current = {}
             current_layers = [layer["Arn"] for layer in current.get("Layers", [])]
             current_variables = current.get("Environment", {}).get("Variables", {})
             changes: dict[str, Any] = {}

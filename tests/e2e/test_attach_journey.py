@@ -78,6 +78,7 @@ def cloud(tmp_path_factory):
         running.sync()
         assert not running.problems, running.problems
         running.env = env
+        running.originals = _configurations(running)
         yield running
 
 
@@ -92,6 +93,33 @@ def sessions(cloud):
 
 def _outputs(cloud) -> dict[str, str]:
     return outputs_of(cloud, "plldb")
+
+
+def _configurations(cloud) -> dict[str, dict]:
+    """Environment, layers and timeout of each of the target stack's functions, as Lambda says."""
+    lambda_client = client(cloud, "lambda")
+    found = {}
+    for function in lambda_client.list_functions()["Functions"]:
+        if function["FunctionName"].startswith(f"{TARGET}-"):
+            config = lambda_client.get_function_configuration(FunctionName=function["FunctionName"])
+            found[function["FunctionName"]] = {
+                "Variables": config.get("Environment", {}).get("Variables", {}),
+                "Layers": [layer["Arn"] for layer in config.get("Layers", [])],
+                "Timeout": config["Timeout"],
+            }
+    return found
+
+
+def _instrumented(configuration: dict) -> bool:
+    return configuration["Variables"].get("AWS_LAMBDA_EXEC_WRAPPER") == "/opt/bin/bootstrap"
+
+
+def _next_error(client) -> dict:
+    """The next error message, past the instrumentation's progress (info) messages."""
+    while True:
+        message = json.loads(client.recv())
+        if message["type"] != "info":
+            return message
 
 
 def _items(table, status=None) -> list[dict]:
@@ -216,11 +244,34 @@ def test_a_malformed_message_gets_an_error_back(cloud, sessions):
     client = websocket.create_connection(f"{url}?sessionId={session_id}", timeout=10)
     try:
         client.send("not json")
-        answer = json.loads(client.recv())
+        answer = _next_error(client)
         assert answer["type"] == "error" and "not JSON" in answer["message"]
         client.send(json.dumps({"type": "keepalive"}))
         client.send(json.dumps({"type": "nonsense"}))
-        answer = json.loads(client.recv())
+        answer = _next_error(client)
         assert answer["type"] == "error" and "nonsense" in answer["message"]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_attach_instruments_the_target_and_detaching_restores_it_exactly(cloud, sessions, signum):
+    assert not any(_instrumented(c) for c in cloud.originals.values())
+    attach = Attach(cloud.env)
+    attach.wait_for("connected")
+    try:
+        assert wait_for(
+            lambda: all(_instrumented(c) for c in _configurations(cloud).values()), timeout=30
+        ), _configurations(cloud)
+        instrumented = _configurations(cloud)
+        wrapped = instrumented[f"{TARGET}-wrapped"]
+        assert wrapped["Variables"]["PLLDB_ORIGINAL_EXEC_WRAPPER"] == "/opt/bin/wrapper"
+        assert wrapped["Layers"][:-1] == cloud.originals[f"{TARGET}-wrapped"]["Layers"]
+        assert all(c["Timeout"] == 900 for c in instrumented.values())
+    finally:
+        attach.stop(signum)
+    assert "instrumented" in attach.process.stdout.read()  # progress reached the CLI
+    # A killed CLI is noticed as a dropped connection: $disconnect restores all the same.
+    assert wait_for(lambda: _configurations(cloud) == cloud.originals, timeout=30), _configurations(
+        cloud
+    )

@@ -93,7 +93,12 @@ def _statements(role: dict) -> list[dict]:
 
 def test_roles_are_least_privilege(template):
     roles = _of_type(template, "AWS::IAM::Role")
-    assert set(roles) == {"PLLDBServiceRole", "PLLDBDebuggerRole", "PLLDBManagerRole"}
+    assert set(roles) == {
+        "PLLDBServiceRole",
+        "PLLDBDebuggerRole",
+        "PLLDBManagerRole",
+        "PLLDBInstrumentationRole",
+    }
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         assert "RoleName" not in role["Properties"], f"{name}: IAM is global, a fixed name collides"
@@ -159,7 +164,10 @@ def test_websocket_api_routes_authorizer_and_permissions(template):
         assert integration_id in integrations
     permissions = _of_type(template, "AWS::Lambda::Permission")
     permitted = {p["Properties"]["FunctionName"]["Ref"] for p in permissions.values()}
-    assert permitted == set(_of_type(template, "AWS::Lambda::Function"))
+    # Every function API Gateway calls; the instrumentation function is invoked by $connect.
+    assert permitted == set(_of_type(template, "AWS::Lambda::Function")) - {
+        "PLLDBInstrumentationFunction"
+    }
     assert _of_type(template, "AWS::ApiGatewayV2::Deployment")
     assert _of_type(template, "AWS::ApiGatewayV2::Stage")
 

@@ -1,0 +1,505 @@
+"""Instruments a target stack's Python functions for a debug session, or restores them.
+
+Invoked asynchronously (by $connect and $disconnect) with
+    {"action": "instrument" | "restore", "sessionId": str, "stackName": str, "functions": [glob]}.
+Every function's original configuration is kept in the session's PLLDBSessions item (attribute
+`Instrumented`) before it is changed, so `restore` can put it back exactly, even after a crash.
+Standalone: standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import _instrumentation as plan
+import _protocol
+import _sessions
+import boto3
+from _common import get_logger, short_id
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+logger = get_logger(__name__)
+
+INSTRUMENT, RESTORE = "instrument", "restore"
+INSTRUMENTED = "Instrumented"  # the session item's map: function name -> recorded original
+MAX_WORKERS = 4  # Lambda's control plane allows few concurrent updates per account
+RETRYABLE = frozenset({"TooManyRequestsException", "ResourceConflictException"})
+ATTEMPTS = 6
+BACKOFF_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+POLL_SECONDS = 1.0
+UPDATE_WAIT_SECONDS = 120.0
+
+# Updates can take a few seconds to be accepted; throttling is retried here and in _retrying.
+LAMBDA_CONFIG = Config(
+    connect_timeout=5, read_timeout=30, retries={"max_attempts": 4, "mode": "standard"}
+)
+
+sleep: Callable[[float], None] = time.sleep  # replaced in tests
+
+
+class Refused(Exception):
+    """The request cannot be carried out as sent; the message goes into the result."""
+
+
+class UpdateFailed(Exception):
+    """Lambda did not apply a configuration update (LastUpdateStatus Failed, or never finished)."""
+
+
+@functools.cache
+def lambda_client() -> Any:
+    return boto3.client("lambda", config=LAMBDA_CONFIG)
+
+
+@functools.cache
+def cloudformation() -> Any:
+    return boto3.client("cloudformation", config=_sessions.CLIENT_CONFIG)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    action = event.get("action") if isinstance(event, dict) else None
+    try:
+        session_id, stack_name, globs = _read_event(event)
+        if action == INSTRUMENT:
+            return instrument(session_id, stack_name, globs)
+        return restore(session_id, globs)
+    except Refused as refusal:
+        logger.warning("%s refused: %s", action or "request", refusal)
+        return {"action": action, "error": str(refusal)}
+    except (BotoCoreError, ClientError) as error:
+        logger.exception("%s failed", action)
+        return {"action": action, "error": f"AWS error: {_describe(error)}"}
+
+
+def _read_event(event: Any) -> tuple[str, str, list[str]]:
+    if not isinstance(event, dict) or event.get("action") not in (INSTRUMENT, RESTORE):
+        raise Refused('action must be "instrument" or "restore"')
+    session_id = event.get("sessionId")
+    if not isinstance(session_id, str) or not session_id:
+        raise Refused("sessionId must be a non-empty string")
+    stack_name = event.get("stackName") or ""
+    if not isinstance(stack_name, str) or (event["action"] == INSTRUMENT and not stack_name):
+        raise Refused("stackName must be a non-empty string")
+    globs = event.get("functions") or []
+    if not isinstance(globs, list) or not all(isinstance(glob, str) for glob in globs):
+        raise Refused("functions must be a list of glob patterns")
+    return session_id, stack_name, globs
+
+
+def _result(action: str) -> dict[str, Any]:
+    return {"action": action, "changed": [], "skipped": {}, "failed": {}, "notes": {}}
+
+
+# ------------------------------------------------------------------ instrument
+
+
+def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, Any]:
+    layer_arn = _required("PLLDB_LAYER_ARN")
+    variables = plan.session_variables(
+        session_id,
+        _required("SESSIONS_TABLE"),
+        _required("DEBUGGER_TABLE"),
+        _required("PLLDB_CALLBACK_URL"),
+        _required("PLLDB_DEBUGGER_ROLE_ARN"),
+    )
+    session = _load_session(session_id)
+    if session is None:
+        raise Refused(f"session {short_id(session_id)} does not exist")
+    if session.get("Status") == _sessions.CLOSED:
+        raise Refused(f"session {short_id(session_id)} is closed")
+    result = _result(INSTRUMENT)
+    functions = [
+        (name, logical_id)
+        for name, logical_id in discover(stack_name)
+        if plan.matches(name, logical_id, globs)
+    ]
+    for name, _ in functions:
+        if plan.is_plldb_function(name):
+            result["skipped"][name] = "plldb's own function"
+    functions = [function for function in functions if not plan.is_plldb_function(function[0])]
+    configurations = _map(lambda function: _configuration(function[0]), functions)
+    python = []
+    for (name, logical_id), (configuration, error) in zip(functions, configurations, strict=True):
+        if error is not None:
+            result["failed"][name] = error
+        elif not plan.is_python(configuration.get("Runtime")):
+            runtime = configuration.get("Runtime") or "a container image"
+            result["skipped"][name] = f"runtime {runtime} is not Python"
+        else:
+            python.append((name, logical_id, configuration))
+    if not python:
+        result["message"] = f"no Python functions in stack {stack_name}"
+        logger.info("session %s: %s", short_id(session_id), result["message"])
+        return result
+
+    _ensure_map(session_id)
+    recorded = session.get(INSTRUMENTED) or {}
+    progress = _Progress("instrumented", len(python), session.get("ConnectionId"))
+
+    def one(function: tuple[str, str, dict[str, Any]]) -> None:
+        name, logical_id, configuration = function
+        try:
+            note = _instrument_one(
+                session_id, name, logical_id, configuration, recorded.get(name), variables,
+                layer_arn,
+            )  # fmt: skip
+        except (plan.TooManyLayers, _Skip) as reason:
+            result["skipped"][name] = str(reason)
+            progress.step(name, "skipped")
+        except (BotoCoreError, ClientError, UpdateFailed) as error:
+            logger.warning("instrumenting %s failed: %s", name, _describe(error))
+            result["failed"][name] = _describe(error)
+            progress.step(name, "failed")
+        else:
+            result["changed"].append(name)
+            if note:
+                result["notes"][name] = note
+            progress.step(name)
+
+    _map(one, python)
+    result["changed"].sort()
+    _summarise(result, progress)
+    logger.info(
+        "session %s on stack %s: instrumented %d, skipped %d, failed %d",
+        short_id(session_id),
+        stack_name,
+        len(result["changed"]),
+        len(result["skipped"]),
+        len(result["failed"]),
+    )
+    return result
+
+
+class _Skip(Exception):
+    """This function is left alone, for the reason given."""
+
+
+def _instrument_one(
+    session_id: str,
+    name: str,
+    logical_id: str,
+    configuration: dict[str, Any],
+    recorded: dict[str, Any] | None,
+    variables: dict[str, str],
+    layer_arn: str,
+) -> str | None:
+    """Record the original (unless already recorded), then update and wait; the timeout note."""
+    original = recorded
+    if plan.is_instrumented(configuration) and recorded is None:
+        other = (configuration.get("Environment") or {}).get("Variables", {}).get(plan.SESSION_ID)
+        # A session taken over (--force) or lost hands its record on: it alone knows the
+        # original timeout, which the instrumented configuration no longer shows.
+        inherited = (
+            ((_load_session(other) or {}).get(INSTRUMENTED) or {}).get(name) if other else None
+        )
+        if inherited:
+            original = {**inherited, "LogicalId": logical_id}
+            logger.info(
+                "%s: taking over the original recorded by session %s", name, short_id(other)
+            )
+        else:
+            logger.warning(
+                "%s still carries plldb from session %s: recording it without plldb's changes",
+                name,
+                short_id(other),
+            )
+    if original is None or recorded is None:
+        if original is None:
+            original = {
+                **plan.recorded_original(configuration, layer_arn),
+                "LogicalId": logical_id,
+            }
+        plan.instrumented_configuration(original, variables, layer_arn)  # TooManyLayers first
+        if not _record(session_id, name, original):
+            session = _load_session(session_id) or {}
+            if session.get("Status") == _sessions.CLOSED or not session:
+                raise _Skip("the session was closed meanwhile")
+            original = (session.get(INSTRUMENTED) or {}).get(name) or original
+    update = plan.instrumented_configuration(original, variables, layer_arn)
+    _update(name, update)
+    # A detach can close the session and run its restore while this update is on its way;
+    # that restore may have missed this function, so undo it here.
+    with _ITEM_LOCK:
+        status = (_load_session(session_id) or {}).get("Status")
+    if status in (None, _sessions.CLOSED):
+        _update(name, plan.restored_configuration(original))
+        _forget(session_id, name)
+        raise _Skip("the session closed while instrumenting: put back as it was")
+    logger.info("instrumented %s for session %s", name, short_id(session_id))
+    return plan.timeout_note(int(original["Timeout"]))
+
+
+# ------------------------------------------------------------------ restore
+
+
+def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
+    session = _load_session(session_id)
+    if session is None:
+        raise Refused(f"session {short_id(session_id)} does not exist")
+    result = _result(RESTORE)
+    recorded = {
+        name: original
+        for name, original in sorted((session.get(INSTRUMENTED) or {}).items())
+        if plan.matches(name, original.get("LogicalId"), globs)
+    }
+    if not recorded:
+        result["message"] = "no instrumented functions to restore"
+        logger.info("session %s: %s", short_id(session_id), result["message"])
+        return result
+    progress = _Progress("restored", len(recorded), session.get("ConnectionId"))
+
+    def one(item: tuple[str, dict[str, Any]]) -> None:
+        name, original = item
+        try:
+            _update(name, plan.restored_configuration(original))
+        except ClientError as error:
+            if _sessions.error_code(error) != "ResourceNotFoundException":
+                logger.warning("restoring %s failed: %s", name, _describe(error))
+                result["failed"][name] = _describe(error)
+                progress.step(name, "failed")
+                return
+            result["skipped"][name] = "the function no longer exists"
+            progress.step(name, "skipped")
+        except (BotoCoreError, UpdateFailed) as error:
+            logger.warning("restoring %s failed: %s", name, _describe(error))
+            result["failed"][name] = _describe(error)
+            progress.step(name, "failed")
+            return
+        else:
+            result["changed"].append(name)
+            progress.step(name)
+        _forget(session_id, name)
+
+    _map(one, list(recorded.items()))
+    result["changed"].sort()
+    _summarise(result, progress)
+    logger.info(
+        "session %s: restored %d, skipped %d, failed %d",
+        short_id(session_id),
+        len(result["changed"]),
+        len(result["skipped"]),
+        len(result["failed"]),
+    )
+    return result
+
+
+# ------------------------------------------------------------------ discovery and Lambda
+
+
+def discover(stack_name: str) -> list[tuple[str, str]]:
+    """(function name, logical id) of every function in the stack and its nested stacks."""
+    found: dict[str, str] = {}
+    pending, seen = [stack_name], set()
+    paginator = cloudformation().get_paginator("list_stack_resources")
+    while pending:
+        stack = pending.pop(0)
+        if stack in seen:
+            continue
+        seen.add(stack)
+        for page in paginator.paginate(StackName=stack):
+            for resource in page.get("StackResourceSummaries", []):
+                physical_id = resource.get("PhysicalResourceId")
+                if not physical_id or str(resource.get("ResourceStatus", "")).startswith("DELETE"):
+                    continue
+                if resource["ResourceType"] == "AWS::Lambda::Function":
+                    found.setdefault(physical_id, resource["LogicalResourceId"])
+                elif resource["ResourceType"] == "AWS::CloudFormation::Stack":
+                    pending.append(physical_id)  # the nested stack's id
+    return list(found.items())
+
+
+def _configuration(name: str) -> tuple[dict[str, Any], str | None]:
+    try:
+        return _retrying(
+            lambda: lambda_client().get_function_configuration(FunctionName=name)
+        ), None
+    except (BotoCoreError, ClientError) as error:
+        return {}, _describe(error)
+
+
+def _update(name: str, configuration: dict[str, Any]) -> None:
+    """update_function_configuration, retried while Lambda is busy, then wait until applied."""
+    answer = _retrying(
+        lambda: lambda_client().update_function_configuration(FunctionName=name, **configuration)
+    )
+    deadline = time.monotonic() + UPDATE_WAIT_SECONDS
+    while answer.get("LastUpdateStatus") == "InProgress":
+        if time.monotonic() > deadline:
+            raise UpdateFailed(f"update still in progress after {UPDATE_WAIT_SECONDS:.0f} s")
+        sleep(POLL_SECONDS)
+        answer = _retrying(lambda: lambda_client().get_function_configuration(FunctionName=name))
+    if answer.get("LastUpdateStatus") == "Failed":
+        raise UpdateFailed(answer.get("LastUpdateStatusReason") or "update failed")
+
+
+def _retrying(call: Callable[[], Any]) -> Any:
+    """call(), retried with exponential backoff and jitter on throttling and update conflicts."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return call()
+        except ClientError as error:
+            if _sessions.error_code(error) not in RETRYABLE or attempt == ATTEMPTS - 1:
+                raise
+        delay = min(BACKOFF_CAP_SECONDS, BACKOFF_SECONDS * 2**attempt)
+        sleep(delay / 2 + random.uniform(0, delay / 2))  # noqa: S311 (jitter, not security)
+    raise AssertionError("unreachable")
+
+
+def _map(work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    if not items:
+        return []
+    lambda_client(), cloudformation()  # built once, before the threads share them
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"{_sessions.error_code(error)}: {message}".rstrip(": ")
+    return str(error) or type(error).__name__
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise Refused(f"environment variable {name} is not set")
+    return value
+
+
+# ------------------------------------------------------------------ session item
+
+
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {name: _plain(inner) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def _load_session(session_id: str) -> dict[str, Any] | None:
+    answer = _sessions.dynamodb().get_item(
+        TableName=_sessions.table_name(), Key={"SessionId": {"S": session_id}}, ConsistentRead=True
+    )
+    if "Item" not in answer:
+        return None
+    return {name: _plain(_deserializer.deserialize(v)) for name, v in answer["Item"].items()}
+
+
+def _ensure_map(session_id: str) -> None:
+    _sessions.dynamodb().update_item(
+        TableName=_sessions.table_name(),
+        Key={"SessionId": {"S": session_id}},
+        UpdateExpression="SET #map = if_not_exists(#map, :empty)",
+        ConditionExpression="attribute_exists(SessionId)",
+        ExpressionAttributeNames={"#map": INSTRUMENTED},
+        ExpressionAttributeValues={":empty": {"M": {}}},
+    )
+
+
+# The workers all write into one session item; taking turns costs a few milliseconds against
+# seconds of waiting for Lambda, and spares the item concurrent writes to the same map.
+_ITEM_LOCK = threading.Lock()
+
+
+def _record(session_id: str, name: str, original: dict[str, Any]) -> bool:
+    """Keep a function's original; False if one is already kept or the session was closed."""
+    with _ITEM_LOCK:
+        return _record_unlocked(session_id, name, original)
+
+
+def _record_unlocked(session_id: str, name: str, original: dict[str, Any]) -> bool:
+    try:
+        _sessions.dynamodb().update_item(
+            TableName=_sessions.table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression="SET #map.#name = :original",
+            ConditionExpression="attribute_not_exists(#map.#name) AND #s <> :closed",
+            ExpressionAttributeNames={"#map": INSTRUMENTED, "#name": name, "#s": "Status"},
+            ExpressionAttributeValues={
+                ":original": _serializer.serialize(original),
+                ":closed": {"S": _sessions.CLOSED},
+            },
+        )
+    except ClientError as error:
+        if _sessions.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def _forget(session_id: str, name: str) -> None:
+    with _ITEM_LOCK:
+        _forget_unlocked(session_id, name)
+
+
+def _forget_unlocked(session_id: str, name: str) -> None:
+    _sessions.dynamodb().update_item(
+        TableName=_sessions.table_name(),
+        Key={"SessionId": {"S": session_id}},
+        UpdateExpression="REMOVE #map.#name",
+        ConditionExpression="attribute_exists(SessionId)",
+        ExpressionAttributeNames={"#map": INSTRUMENTED, "#name": name},
+    )
+
+
+# ------------------------------------------------------------------ progress
+
+
+def post_progress(connection_id: str, text: str) -> None:
+    """One info message to the CLI; a connection that is gone or failing never stops the work."""
+    try:
+        _sessions.post_to_connection(connection_id, _protocol.encode(_protocol.info(text)))
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("progress message not delivered: %s", _describe(error))
+
+
+class _Progress:
+    """Counts finished functions (from several threads) and tells the CLI, when one listens."""
+
+    def __init__(self, verb: str, total: int, connection_id: str | None) -> None:
+        self.verb, self.total, self.done = verb, total, 0
+        self.connection_id = connection_id if os.environ.get("PLLDB_CALLBACK_URL") else None
+        self._lock = threading.Lock()
+
+    def step(self, name: str, outcome: str | None = None) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        verb = outcome or self.verb
+        self.say(plan.progress_message(verb, done, self.total, name))
+
+    def say(self, text: str) -> None:
+        if self.connection_id:
+            post_progress(self.connection_id, text)
+
+
+def _summarise(result: dict[str, Any], progress: _Progress) -> None:
+    """Tell the CLI what it must know beyond the counts: skips, failures, the raised timeout."""
+    for name, reason in sorted(result["skipped"].items()):
+        progress.say(f"skipped {name}: {reason}")
+    for name, error in sorted(result["failed"].items()):
+        progress.say(f"failed {name}: {error}")
+    if result["notes"]:
+        raised = sorted(result["notes"])
+        progress.say(
+            f"timeout raised to {plan.MAX_TIMEOUT} s on {len(raised)} function(s) "
+            f"({', '.join(raised)}); API Gateway REST callers still time out after "
+            f"{plan.API_GATEWAY_REST_TIMEOUT} s"
+        )
