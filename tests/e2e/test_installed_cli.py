@@ -8,6 +8,7 @@ the stack and its status, functions, tables and log groups.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -130,7 +131,7 @@ def test_setup_twice_then_destroy_then_destroy_all(installed, server, aws, tmp_p
 
     second = _run(installed, ["bootstrap", "setup"], aws, tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "Uploaded 0 artifacts (0 bytes), 6 unchanged" in second.stderr
+    assert re.search(r"Uploaded 0 artifacts \(0 bytes\), [1-9]\d* unchanged", second.stderr)
 
     destroyed = _run(installed, ["bootstrap", "destroy"], aws, tmp_path)
     assert destroyed.returncode == 0, destroyed.stderr
