@@ -43,6 +43,7 @@ def bench(c: Context):
     c.run("python bench/bench_bootstrap.py")
     c.run("python bench/bench_offline_cloud.py")
     c.run("python bench/bench_attach.py")
+    c.run("python bench/bench_instrumentation.py")
 
 
 ns = build_namespace()
