@@ -136,3 +136,10 @@ def _take_over(item: dict[str, Any]) -> None:
         item.get("StackName"),
         "closed" if closed else "was no longer active",
     )
+    # Its $disconnect finds the session closed already and restores nothing: restore here, so
+    # the functions are not left instrumented if the new session never connects. A new session
+    # that does connect re-instruments from the functions' own records, whatever the order.
+    if closed and not _sessions.start_instrumentation(
+        "restore", session_id, str(item.get("StackName", ""))
+    ):
+        logger.error("could not start restoring stack %s", item.get("StackName"))

@@ -556,3 +556,29 @@ def test_an_error_for_a_sender_that_is_gone_is_logged(cloud, monkeypatch, caplog
     assert send("{not json", "conn-gone") == {"statusCode": 200}
     assert fake.calls == [("post_to_connection", "conn-gone")]
     assert "gone" in caplog.text
+
+
+class _RecordingLambda:
+    def __init__(self) -> None:
+        self.invocations: list[dict[str, Any]] = []
+
+    def invoke(self, **arguments: Any) -> dict[str, Any]:
+        self.invocations.append(arguments)
+        return {"StatusCode": 202}
+
+
+def test_force_restores_the_taken_over_sessions_functions(cloud, monkeypatch):
+    create_stack()
+    monkeypatch.setenv("PLLDB_INSTRUMENTATION_FUNCTION", "plldb-instrumentation")
+    recording = _RecordingLambda()
+    monkeypatch.setattr(load("_sessions"), "lambda_client", lambda: recording)
+    active = put_session("ACTIVE", ConnectionId="conn-old")
+    assert post_sessions({"stackName": STACK, "force": True})["statusCode"] == 201
+    (call,) = recording.invocations
+    assert call["FunctionName"] == "plldb-instrumentation"
+    assert call["InvocationType"] == "Event"
+    assert json.loads(call["Payload"]) == {
+        "action": "restore",
+        "sessionId": active,
+        "stackName": STACK,
+    }
