@@ -161,8 +161,10 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
 @task(
     # No positional arguments: a positional stack_name would swallow `--help` as its value.
     positional=[],
+    iterable=["function"],
     help={
         "stack-name": "the deployed stack whose Lambda functions to debug (required)",
+        "function": "only functions whose name or logical id matches this glob (repeatable)",
         "force": "take over from a debugger already attached to the stack",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
         "else output ManagementAPIURL of stack plldb)",
@@ -175,6 +177,7 @@ def attach(
     c: Context,
     stack_name: str | None = None,
     force: bool = False,
+    function: list[str] | None = None,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     profile: str | None = None,
@@ -202,6 +205,7 @@ def attach(
             stack_name,
             attach_printer(),
             force=force,
+            functions=function or [],
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )

@@ -141,8 +141,13 @@ def sessions_of_connection(connection_id: str) -> list[dict[str, Any]]:
     )
 
 
-def create_session(stack_name: str, at: int, lifetime: int) -> dict[str, Any]:
-    """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item."""
+def create_session(
+    stack_name: str, at: int, lifetime: int, functions: list[str] | None = None
+) -> dict[str, Any]:
+    """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item.
+
+    `functions` (name patterns, `attach --function`) narrows what gets instrumented.
+    """
     session = {
         "SessionId": str(uuid.uuid4()),
         "StackName": stack_name,
@@ -150,6 +155,8 @@ def create_session(stack_name: str, at: int, lifetime: int) -> dict[str, Any]:
         "Status": PENDING,
         "CreatedAt": iso(at),
     }
+    if functions:
+        session["Functions"] = json.dumps(functions)
     dynamodb().put_item(
         TableName=table_name(),
         Item={

@@ -10,6 +10,7 @@ Standalone: standard library and boto3 only.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 import threading
@@ -117,6 +118,8 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
         raise Refused(f"session {short_id(session_id)} does not exist")
     if session.get("Status") == _sessions.CLOSED:
         raise Refused(f"session {short_id(session_id)} is closed")
+    if not globs and session.get("Functions"):
+        globs = json.loads(session["Functions"])  # `attach --function`, kept with the session
     result = _result(INSTRUMENT)
     functions = [
         (name, logical_id)

@@ -60,7 +60,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def create_session(event: dict[str, Any]) -> dict[str, Any]:
-    stack, force = _read_request(event)
+    stack, force, functions = _read_request(event)
     stack_name = _existing_stack_name(stack)
     now = _sessions.now()
     active = _sessions.active_sessions(stack_name, now)
@@ -71,13 +71,16 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
         return json_response(409, {"message": message, "activeSince": since})
     for item in active:
         _take_over(item)
-    session = _sessions.create_session(stack_name, now, _sessions.ttl_seconds())
+    session = _sessions.create_session(stack_name, now, _sessions.ttl_seconds(), functions)
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
     return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
 
 
-def _read_request(event: dict[str, Any]) -> tuple[str, bool]:
-    """The stack name and force flag of the request body; BadRequest (400) when malformed."""
+_MAX_FUNCTION_GLOBS = 20
+
+
+def _read_request(event: dict[str, Any]) -> tuple[str, bool, list[str]]:
+    """Stack name, force flag and function globs of the request; BadRequest (400) if malformed."""
     raw = event.get("body")
     if raw is None or raw == "":
         raise BadRequest(400, "Request body must be a JSON object with a stackName")
@@ -101,7 +104,17 @@ def _read_request(event: dict[str, Any]) -> tuple[str, bool]:
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise BadRequest(400, "force must be true or false")
-    return stack, force
+    functions = body.get("functions", [])
+    if (
+        not isinstance(functions, list)
+        or len(functions) > _MAX_FUNCTION_GLOBS
+        or not all(isinstance(glob, str) and 0 < len(glob) <= 256 for glob in functions)
+    ):
+        raise BadRequest(
+            400,
+            f"functions must be a list of at most {_MAX_FUNCTION_GLOBS} non-empty name patterns",
+        )
+    return stack, force, functions
 
 
 def _existing_stack_name(stack: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
 from plldb.attach.discovery import Endpoints, discover_endpoints
@@ -21,6 +21,7 @@ def attach(
     listener: Listener,
     *,
     force: bool = False,
+    functions: Sequence[str] = (),
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     settings: LoopSettings | None = None,
@@ -31,7 +32,13 @@ def attach(
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
 
     def new_session(take_over: bool) -> Session:
-        return create_session(target, endpoints.management_api_url, stack_name, force=take_over)
+        return create_session(
+            target,
+            endpoints.management_api_url,
+            stack_name,
+            force=take_over,
+            functions=functions,
+        )
 
     stop = stop or threading.Event()
     loop = ConnectionLoop(

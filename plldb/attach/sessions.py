@@ -6,6 +6,7 @@ import datetime
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -161,6 +162,13 @@ def session_from_response(
     )
 
 
+def _request_body(stack_name: str, force: bool, functions: Sequence[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"stackName": stack_name, "force": force}
+    if functions:
+        body["functions"] = list(functions)  # instrument only these (globs)
+    return body
+
+
 def create_session(
     target: AwsTarget,
     management_api_url: str,
@@ -168,6 +176,7 @@ def create_session(
     force: bool = False,
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     http: Any = None,
+    functions: Sequence[str] = (),
 ) -> Session:
     """POST /sessions with the target's credentials; http is a requests.Session (default: new)."""
     import requests
@@ -179,7 +188,7 @@ def create_session(
     try:
         response = client.post(
             url,
-            json={"stackName": stack_name, "force": force},
+            json=_request_body(stack_name, force, functions),
             auth=auth,
             timeout=timeout,
             headers={"Accept": "application/json"},

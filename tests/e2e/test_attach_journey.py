@@ -275,3 +275,19 @@ def test_attach_instruments_the_target_and_detaching_restores_it_exactly(cloud, 
     assert wait_for(lambda: _configurations(cloud) == cloud.originals, timeout=30), _configurations(
         cloud
     )
+
+
+def test_function_narrows_what_is_instrumented(cloud, sessions):
+    attach = Attach(cloud.env, "--function", f"{TARGET}-plain", "--function", "Wrapped*")
+    attach.wait_for("connected")
+    narrowed = {f"{TARGET}-plain", f"{TARGET}-wrapped"}
+    try:
+        assert wait_for(
+            lambda: {n for n, c in _configurations(cloud).items() if _instrumented(c)} == narrowed,
+            timeout=30,
+        ), _configurations(cloud)
+        time.sleep(0.5)  # nothing else follows
+        assert {n for n, c in _configurations(cloud).items() if _instrumented(c)} == narrowed
+    finally:
+        assert attach.stop() == 0
+    assert wait_for(lambda: _configurations(cloud) == cloud.originals, timeout=30)

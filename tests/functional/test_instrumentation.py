@@ -371,6 +371,13 @@ def test_globs_narrow_the_functions_by_name_or_logical_id(cloud):
     assert sorted(item(session_id)["Instrumented"]) == ["nested-worker"]
 
 
+def test_the_sessions_own_function_patterns_narrow_the_set(cloud):
+    session_id = put_session(Functions=json.dumps(["orders-*"]))  # from `attach --function`
+    result = run("instrument", session_id)
+    assert result["changed"] == ["orders-api"]
+    assert visible("reports-job")[2] == 30  # untouched
+
+
 def test_a_stack_without_python_functions_changes_nothing(cloud):
     session_id = put_session()
     result = run("instrument", session_id, functions=["web-*"])

@@ -582,3 +582,23 @@ def test_force_restores_the_taken_over_sessions_functions(cloud, monkeypatch):
         "sessionId": active,
         "stackName": STACK,
     }
+
+
+def test_post_sessions_keeps_the_function_patterns_for_instrumentation(cloud):
+    create_stack()
+    response = post_sessions({"stackName": STACK, "functions": ["orders-*", "Reports"]})
+    assert response["statusCode"] == 201
+    stored = item(response["json"]["sessionId"])
+    assert json.loads(stored["Functions"]) == ["orders-*", "Reports"]
+    plain = post_sessions({"stackName": STACK, "force": True})
+    assert "Functions" not in item(plain["json"]["sessionId"])
+
+
+@pytest.mark.parametrize(
+    "functions", ["orders-*", [""], [1], ["x" * 300], [f"f{n}" for n in range(21)]]
+)
+def test_post_sessions_refuses_malformed_function_patterns(cloud, functions):
+    create_stack()
+    response = post_sessions({"stackName": STACK, "functions": functions})
+    assert response["statusCode"] == 400
+    assert "functions must be a list" in response["json"]["message"]

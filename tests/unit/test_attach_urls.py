@@ -116,3 +116,14 @@ def test_a_session_shows_only_the_start_of_its_id():
     session = Session("abcd1234-5678-90ab-cdef-000000000000", 1_700_000_000)
     assert session.short_id == "abcd1234…" == short_id(session.session_id)
     assert "5678" not in repr(session)
+
+
+def test_the_session_request_carries_function_patterns_only_when_given():
+    from plldb.attach.sessions import _request_body
+
+    assert _request_body("app", False, ()) == {"stackName": "app", "force": False}
+    assert _request_body("app", True, ("orders-*",)) == {
+        "stackName": "app",
+        "force": True,
+        "functions": ["orders-*"],
+    }
