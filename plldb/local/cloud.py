@@ -56,6 +56,8 @@ class OfflineCloud(Service):
         self._account_id = "123456789012"
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -235,16 +237,20 @@ class OfflineCloud(Service):
                 log.exception("offline cloud sync failed")
 
     def _client(self, service: str) -> Any:
+        """One client per service, kept: the watcher asks every half second, and building a
+        client loads its service model (tens of milliseconds). boto3 clients are thread-safe."""
         import boto3
 
-        endpoint = self.moto.endpoint if self.moto else None
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=self.region,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(
+                    service,
+                    endpoint_url=self.moto.endpoint if self.moto else None,
+                    region_name=self.region,
+                    aws_access_key_id=ACCESS_KEY,
+                    aws_secret_access_key=SECRET_KEY,
+                )
+            return self._clients[service]
 
     @staticmethod
     def _start_part(name: str, start: Callable[[], Any]) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import io
 import json
@@ -19,8 +18,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from plldb.bootstrap.render import load_template
 from plldb.resources import cloudformation_dir
+from tests.functional.lambda_support import create_sessions_table, shared_boto3_session
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -39,17 +38,6 @@ ORDERS_VARIABLES = {
     "UNICODE": 'é ✓ "quoted" {json}',
     "AWS_LAMBDA_EXEC_WRAPPER": OWN_WRAPPER,
 }
-
-
-@functools.cache
-def sessions_table_properties() -> dict[str, Any]:
-    template = load_template((cloudformation_dir() / "template.yaml").read_text())
-    return template["Resources"]["PLLDBSessions"]["Properties"]
-
-
-@functools.cache
-def shared_boto3_session() -> boto3.Session:
-    return boto3.Session(region_name=REGION)
 
 
 def _zip(name: str, text: str) -> bytes:
@@ -108,16 +96,9 @@ def cloud(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.syspath_prepend(str(FUNCTIONS_DIR))
     _purge_modules()
-    table = sessions_table_properties()
     with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session())
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=table["TableName"],
-            BillingMode=table["BillingMode"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        )
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
+        create_sessions_table(REGION)
         awslambda = boto3.client("lambda", region_name=REGION)
         layers = {
             name: awslambda.publish_layer_version(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import importlib
 import json
 import logging
@@ -18,8 +17,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from plldb.bootstrap.render import load_template
 from plldb.resources import cloudformation_dir
+from tests.functional.lambda_support import create_sessions_table, shared_boto3_session
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -41,22 +40,6 @@ MODULES = (
 )
 
 
-@functools.cache
-def sessions_table_properties() -> dict[str, Any]:
-    """PLLDBSessions as template.yaml declares it, so the tests follow the template's keys."""
-    template = load_template((cloudformation_dir() / "template.yaml").read_text())
-    return template["Resources"]["PLLDBSessions"]["Properties"]
-
-
-@functools.cache
-def shared_boto3_session() -> boto3.Session:
-    """One boto3 session for every test: moto's fresh one per test reloads the service models.
-
-    Safe because aws_env gives every test the same dummy credentials and region.
-    """
-    return boto3.Session(region_name=REGION)
-
-
 def _purge_modules() -> None:
     for name in MODULES:
         sys.modules.pop(name, None)
@@ -76,16 +59,9 @@ def cloud(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.syspath_prepend(str(FUNCTIONS_DIR))
     _purge_modules()
-    table = sessions_table_properties()
     with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session())
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=table["TableName"],
-            BillingMode=table["BillingMode"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        )
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
+        create_sessions_table(REGION)
         yield
     _purge_modules()
 
