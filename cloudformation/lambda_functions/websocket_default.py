@@ -6,15 +6,16 @@ import base64
 import binascii
 from typing import Any
 
+import _answers
 import _protocol
 import _sessions
-from _common import get_logger
+from _common import get_logger, short_id
 from botocore.exceptions import BotoCoreError, ClientError
 
 logger = get_logger(__name__)
 
 # Messages the CLI may send; the rest of the protocol flows the other way.
-_FROM_CLI = frozenset({"keepalive"})
+_FROM_CLI = frozenset({"keepalive", _protocol.RESPONSE, _protocol.ERROR, _protocol.PART})
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -24,10 +25,44 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except _protocol.ProtocolError as problem:
         return _reply_error(connection_id, str(problem))
     kind = message["type"]
-    if kind not in _FROM_CLI:
+    if kind not in _FROM_CLI or (kind == _protocol.ERROR and "requestId" not in message):
         return _reply_error(connection_id, f"unexpected message type {kind!r} from the debugger")
+    if kind == _protocol.PART and message["of"] == _protocol.REQUEST:
+        return _reply_error(connection_id, "the debugger cannot send a request")
     logger.debug("%s from connection %s", kind, connection_id)
+    if kind == "keepalive":
+        return {"statusCode": 200}
+    try:
+        _store_answer(connection_id, message)
+    except _answers.Refused as refusal:
+        return _reply_error(connection_id, str(refusal))
+    except (BotoCoreError, ClientError):
+        logger.exception("storing the answer from connection %s failed", connection_id)
+        return {"statusCode": 500}
     return {"statusCode": 200}
+
+
+def _store_answer(connection_id: str, message: dict[str, Any]) -> None:
+    """Keep a response, an invocation error or one of their parts for the waiting relay."""
+    session_id = _session_of(connection_id)
+    request_id = message["requestId"]
+    if message["type"] == _protocol.PART:
+        done = _answers.answer_part(
+            request_id, session_id, message["index"], message["count"], _protocol.encode(message)
+        )
+        if done:
+            logger.info("answer to %s received in %d parts", request_id, message["count"])
+        return
+    _answers.answer(request_id, session_id, _protocol.encode(message))
+    logger.info("%s to %s from session %s", message["type"], request_id, short_id(session_id))
+
+
+def _session_of(connection_id: str) -> str:
+    if connection_id:
+        for session in _sessions.sessions_of_connection(connection_id):
+            if session.get("Status") == _sessions.ACTIVE:
+                return session["SessionId"]
+    raise _answers.Refused("this connection holds no active debugger session")
 
 
 def _body(event: dict[str, Any]) -> str | bytes:

@@ -148,6 +148,26 @@ class ConnectionLoop:
         self.connect = connect
         self.sessions_created = 0
         self._socket: Any = None
+        self._send_lock = threading.Lock()
+
+    def send(self, text: str) -> bool:
+        """Send one text message on the current connection, from any thread; False if none.
+
+        A message sent while the connection is being replaced is lost: the relay runtime
+        that waits for it notices its session closed and runs the function's own handler.
+        """
+        import websocket
+
+        with self._send_lock:
+            ws = self._socket
+            if ws is None:
+                return False
+            try:
+                ws.send(text)
+            except (websocket.WebSocketException, OSError) as error:
+                log.info("sending a message failed: %s", _describe(error))
+                return False
+        return True
 
     def run(self, force: bool = False) -> None:
         """Connect, then receive until stopped; returns after closing cleanly.
@@ -252,7 +272,8 @@ class ConnectionLoop:
                 return _Outcome.RENEW, "connection limit"
             if now >= next_keepalive:
                 try:
-                    ws.send(_KEEPALIVE)
+                    with self._send_lock:
+                        ws.send(_KEEPALIVE)
                 except (websocket.WebSocketException, OSError) as error:
                     return _Outcome.LOST, f"sending a keepalive failed: {_describe(error)}"
                 log.debug("keepalive sent")

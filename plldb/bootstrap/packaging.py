@@ -41,7 +41,8 @@ class Artifact:
 def package_all(cloudformation_dir: Path) -> list[Artifact]:
     """Every function zip, then the layer zip."""
     artifacts = package_functions(cloudformation_dir / "lambda_functions")
-    artifacts.append(package_layer(cloudformation_dir / "layer"))
+    functions_dir = cloudformation_dir / "lambda_functions"
+    artifacts.append(package_layer(cloudformation_dir / "layer", functions_dir))
     return artifacts
 
 
@@ -63,8 +64,12 @@ def package_functions(functions_dir: Path) -> list[Artifact]:
     return artifacts
 
 
-def package_layer(layer_dir: Path) -> Artifact:
-    """The layer keeps its tree, so the exec wrapper lands at /opt/bin/bootstrap."""
+def package_layer(layer_dir: Path, functions_dir: Path | None = None) -> Artifact:
+    """The layer keeps its tree, so the exec wrapper lands at /opt/bin/bootstrap.
+
+    The relay runtime's modules get the `_helper.py` modules of `functions_dir` they import
+    (the protocol), beside them: one source for the functions and the layer.
+    """
     if not (layer_dir / "bin" / "bootstrap").is_file():
         raise TemplateError(f"Layer exec wrapper not found at {layer_dir / 'bin' / 'bootstrap'}")
     entries = []
@@ -73,7 +78,13 @@ def package_layer(layer_dir: Path) -> Artifact:
         if not path.is_file() or _skipped(relative):
             continue
         entries.append((relative.as_posix(), path.read_bytes(), _mode_for(relative)))
-    return Artifact(LAYER_ARTIFACT, build_zip(entries))
+        if functions_dir is not None and relative.suffix == ".py":
+            for imported in sorted(_imported_names(path)):
+                helper = functions_dir / f"{imported}.py"
+                name = (relative.parent / helper.name).as_posix()
+                if imported.startswith("_") and helper.is_file():
+                    entries.append((name, helper.read_bytes(), _FILE_MODE))
+    return Artifact(LAYER_ARTIFACT, build_zip(sorted(set(entries))))
 
 
 def build_zip(entries: list[tuple[str, bytes, int]]) -> bytes:

@@ -37,3 +37,15 @@ def create_sessions_table(region: str) -> None:
         KeySchema=table["KeySchema"],
         GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
     )
+
+
+def create_debugger_table(region: str) -> None:
+    """PLLDBDebugger in moto, with the key schema of template.yaml."""
+    template = load_template((cloudformation_dir() / "template.yaml").read_text())
+    table = template["Resources"]["PLLDBDebugger"]["Properties"]
+    boto3.client("dynamodb", region_name=region).create_table(
+        TableName=table["TableName"],
+        BillingMode=table["BillingMode"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+    )

@@ -88,10 +88,21 @@ def test_layer_keeps_the_wrapper_executable_at_bin_bootstrap(sources):
     (sources / "layer" / "python" / "__pycache__" / "relay.cpython-311.pyc").write_bytes(b"x")
     archive = _zip(package_layer(sources / "layer"))
     infos = {info.filename: info for info in archive.infolist()}
-    assert set(infos) == {"bin/bootstrap", "python/relay.py"}
+    relay = {name for name in infos if name.startswith("plldb_relay/")}
+    assert set(infos) == {"bin/bootstrap", "python/relay.py", *relay}
     assert _mode(infos["bin/bootstrap"]) == 0o755
     assert _mode(infos["python/relay.py"]) == 0o644
     assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in infos.values())
+
+
+def test_the_layer_carries_the_relay_runtime_with_the_protocol_it_imports(sources):
+    archive = _zip(package_layer(sources / "layer", sources / "lambda_functions"))
+    names = set(archive.namelist())
+    assert {"plldb_relay/relay.py", "plldb_relay/runtime_proxy.py"} <= names
+    assert "plldb_relay/debugger_link.py" in names
+    protocol = (sources / "lambda_functions" / "_protocol.py").read_bytes()
+    assert archive.read("plldb_relay/_protocol.py") == protocol
+    assert "plldb_relay/_sessions.py" not in names  # only what the relay imports
 
 
 def test_missing_wrapper_and_broken_function_are_clear_errors(sources):

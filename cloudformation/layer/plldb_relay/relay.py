@@ -1,0 +1,68 @@
+"""The relay runtime's entry: the function's runtime behind a Runtime API proxy that relays.
+
+Started by the exec wrapper as `python3 relay.py RUNTIME-COMMAND...`. It starts the proxy, then
+the runtime (through the function's own exec wrapper, if it had one) with AWS_LAMBDA_RUNTIME_API
+pointing at the proxy and plldb's variables removed, and exits with the runtime's status.
+Standalone: standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+
+from debugger_link import DebuggerLink, Settings
+from runtime_proxy import RuntimeProxy
+
+logger = logging.getLogger("plldb.relay")
+
+EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+ORIGINAL_EXEC_WRAPPER = "PLLDB_ORIGINAL_EXEC_WRAPPER"
+
+
+def runtime_command(arguments: list[str], environ: Mapping[str, str]) -> list[str]:
+    """The runtime's command line, behind the function's own exec wrapper when it had one."""
+    own_wrapper = environ.get(ORIGINAL_EXEC_WRAPPER)
+    return [own_wrapper, *arguments] if own_wrapper else list(arguments)
+
+
+def runtime_environment(environ: Mapping[str, str], proxy_address: str) -> dict[str, str]:
+    """The runtime's variables: as if plldb were not there, but for the Runtime API address."""
+    variables = {name: value for name, value in environ.items() if not name.startswith("PLLDB_")}
+    variables.pop(EXEC_WRAPPER, None)
+    if environ.get(ORIGINAL_EXEC_WRAPPER):
+        variables[EXEC_WRAPPER] = environ[ORIGINAL_EXEC_WRAPPER]
+    variables["AWS_LAMBDA_RUNTIME_API"] = proxy_address
+    return variables
+
+
+def main(arguments: list[str]) -> int:
+    logging.basicConfig(level=os.environ.get("PLLDB_LOG_LEVEL", "INFO"), format="%(message)s")
+    if not arguments:
+        logger.error("plldb relay: no runtime command given")
+        return 2
+    link = DebuggerLink(Settings.from_environ(os.environ))
+    proxy = RuntimeProxy(os.environ["AWS_LAMBDA_RUNTIME_API"], link.relay)
+    proxy.start()
+    # boto3 loads while the runtime starts: its import is the relay's largest start-up cost.
+    threading.Thread(target=link.warm_up, name="plldb-warm-up", daemon=True).start()
+    command = runtime_command(arguments, os.environ)
+    try:
+        runtime = subprocess.Popen(  # noqa: S603 - the runtime command Lambda gave the wrapper
+            command, env=runtime_environment(os.environ, proxy.address)
+        )
+    except OSError as error:
+        logger.error("plldb relay: cannot start %s: %s", command[0], error)
+        return 127
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: runtime.send_signal(number))
+    return runtime.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
