@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from debugger_link import DebuggerLink, Settings
 from runtime_proxy import RuntimeProxy
@@ -25,10 +26,19 @@ EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 ORIGINAL_EXEC_WRAPPER = "PLLDB_ORIGINAL_EXEC_WRAPPER"
 
 
+def layers_root() -> Path:
+    """Where the layers are unpacked: /opt in Lambda, the directory above this one's package."""
+    return Path(__file__).resolve().parent.parent
+
+
 def runtime_command(arguments: list[str], environ: Mapping[str, str]) -> list[str]:
     """The runtime's command line, behind the function's own exec wrapper when it had one."""
     own_wrapper = environ.get(ORIGINAL_EXEC_WRAPPER)
-    return [own_wrapper, *arguments] if own_wrapper else list(arguments)
+    if not own_wrapper:
+        return list(arguments)
+    if own_wrapper.startswith("/opt/"):
+        own_wrapper = str(layers_root() / own_wrapper[len("/opt/") :])
+    return [own_wrapper, *arguments]
 
 
 def runtime_environment(environ: Mapping[str, str], proxy_address: str) -> dict[str, str]:
