@@ -141,8 +141,10 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
         else:
             python.append((name, logical_id, configuration))
     if not python:
-        result["message"] = f"no Python functions in stack {stack_name}"
+        narrowed = f" matching {', '.join(globs)}" if globs else ""
+        result["message"] = f"no Python functions{narrowed} in stack {stack_name}: nothing changed"
         logger.info("session %s: %s", short_id(session_id), result["message"])
+        _Progress("instrumented", 0, session.get("ConnectionId")).say(result["message"])
         return result
 
     _ensure_map(session_id)

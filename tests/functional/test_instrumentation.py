@@ -359,10 +359,12 @@ def test_the_sessions_own_function_patterns_narrow_the_set(cloud):
     assert visible("reports-job")[2] == 30  # untouched
 
 
-def test_a_stack_without_python_functions_changes_nothing(cloud):
-    session_id = put_session()
+def test_a_stack_without_python_functions_changes_nothing_and_says_so(cloud, posted):
+    session_id = put_session(ConnectionId="conn-1")
     result = run("instrument", session_id, functions=["web-*"])
-    assert result["message"] == f"no Python functions in stack {STACK}"
+    said = f"no Python functions matching web-* in stack {STACK}: nothing changed"
+    assert result["message"] == said
+    assert posted == [("conn-1", said)]
     assert result["changed"] == []
     assert result["skipped"] == {"web-frontend": "runtime nodejs20.x is not Python"}
     assert "Instrumented" not in item(session_id)
@@ -520,7 +522,7 @@ def test_plldbs_own_functions_are_never_instrumented(cloud):
         {"action": "instrument", "sessionId": session_id, "stackName": "plldb"}, None
     )
     assert result["skipped"] == {"plldb-restapi": "plldb's own function"}
-    assert result["message"] == "no Python functions in stack plldb"
+    assert result["message"] == "no Python functions in stack plldb: nothing changed"
     assert visible("plldb-restapi") == ({}, [], 10)
 
 
