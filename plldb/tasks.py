@@ -166,6 +166,8 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         "stack-name": "the deployed stack whose Lambda functions to debug (required)",
         "function": "only functions whose name or logical id matches this glob (repeatable)",
         "force": "take over from a debugger already attached to the stack",
+        "template": "the stack's template (SAM or CloudFormation) that locates each function's "
+        "local source (default: template.yaml, template.yml or template.json here)",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
         "else output ManagementAPIURL of stack plldb)",
         "websocket-url": "WebSocket API URL (default: PLLDB_WEBSOCKET_URL, else output "
@@ -178,13 +180,18 @@ def attach(
     stack_name: str | None = None,
     force: bool = False,
     function: list[str] | None = None,
+    template: str | None = None,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
     verbose: bool = False,
 ):
-    """Attach the debugger to a stack and print its messages until Ctrl-C or SIGTERM.
+    """Debug a deployed stack: its invocations run here, from local source, until Ctrl-C.
+
+    Each function's handler is found through the stack's template (--template, or the
+    template in the current directory) and runs with the function's variables and your own
+    AWS credentials; its answer goes back to the caller in AWS.
 
     The API addresses come from stack `plldb` (run `plldb bootstrap setup` first) unless
     overridden, e.g. for custom domains, by --management-api-url / --websocket-url or the
@@ -206,6 +213,7 @@ def attach(
             attach_printer(),
             force=force,
             functions=function or [],
+            template=template,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )

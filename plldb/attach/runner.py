@@ -5,14 +5,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
 from plldb.attach.discovery import Endpoints, discover_endpoints
+from plldb.attach.dispatch import RelayListener
+from plldb.attach.invoker import LocalInvoker
+from plldb.attach.local_source import SourceMap, find_template, stack_functions
 from plldb.attach.sessions import Session, create_session
 from plldb.attach.signals import stop_on_signals
 from plldb.aws import AwsTarget
 
 log = logging.getLogger(__name__)
+
+
+def local_sources(
+    target: AwsTarget, stack_name: str, template: str | None, cwd: Path | None = None
+) -> SourceMap:
+    """Where the stack's functions live locally; the stack is listed at the first invocation."""
+    path = find_template(template, cwd or Path.cwd())
+    cloudformation = target.client("cloudformation")
+    return SourceMap(path, lambda: stack_functions(cloudformation, stack_name))
 
 
 def attach(
@@ -22,14 +35,21 @@ def attach(
     *,
     force: bool = False,
     functions: Sequence[str] = (),
+    template: str | None = None,
+    cwd: Path | None = None,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     settings: LoopSettings | None = None,
     stop: threading.Event | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Endpoints:
-    """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; returns the endpoints it used."""
+    """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; returns the endpoints it used.
+
+    Relayed invocations run from the local source that `template` (or the template in `cwd`)
+    points at. Everything that can be checked locally is checked before the session is created.
+    """
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
+    sources = local_sources(target, stack_name, template, cwd)
 
     def new_session(take_over: bool) -> Session:
         return create_session(
@@ -41,10 +61,12 @@ def attach(
         )
 
     stop = stop or threading.Event()
-    loop = ConnectionLoop(
-        endpoints.websocket_url, new_session, listener, stop, settings, stack_name=stack_name
-    )
-    with stop_on_signals(stop):
-        loop.run(force=force)
+    with LocalInvoker(sources) as invoker:
+        relay = RelayListener(listener, invoker, lambda text: loop.send(text))
+        loop = ConnectionLoop(
+            endpoints.websocket_url, new_session, relay, stop, settings, stack_name=stack_name
+        )
+        with stop_on_signals(stop):
+            loop.run(force=force)
     log.debug("detached from stack %s after %d session(s)", stack_name, loop.sessions_created)
     return endpoints

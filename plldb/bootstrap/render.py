@@ -56,8 +56,12 @@ def _construct_get_att(loader: yaml.SafeLoader, node: yaml.Node) -> dict:
 _TemplateLoader.add_constructor("!GetAtt", _construct_get_att)
 
 
-def load_template(text: str, source: str = "template.yaml") -> dict:
-    """Parse a template, short-form tags included; a syntax error names the line."""
+def load_template(text: str, source: str = "template.yaml", allow_transform: bool = False) -> dict:
+    """Parse a template (YAML or JSON), short-form tags included; a syntax error names the line.
+
+    plldb's own template is vanilla CloudFormation; a target stack's may be SAM
+    (`allow_transform`), which is read but never deployed by plldb.
+    """
     try:
         template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
@@ -67,7 +71,7 @@ def load_template(text: str, source: str = "template.yaml") -> dict:
         raise TemplateError(f"{source}{where}: {problem}") from error
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
         raise TemplateError(f"{source}: not a CloudFormation template (no Resources mapping)")
-    if "Transform" in template:
+    if "Transform" in template and not allow_transform:
         raise TemplateError(f"{source}: plldb deploys vanilla CloudFormation; remove Transform")
     return template
 

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -41,6 +42,17 @@ class Backend:
 
 
 @pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A project directory holding the target stack's template, as the working directory."""
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Orders:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: app.handler, CodeUri: src}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def backend() -> Iterator[Backend]:
     both = Backend()
     yield both
@@ -70,7 +82,7 @@ def target() -> AwsTarget:
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_attach_cleanly_and_the_handlers_come_back(backend, guard, number):
+def test_a_signal_stops_attach_cleanly_and_the_handlers_come_back(backend, guard, number, project):
     recorder = Recorder()
     handlers = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
     sender = signal_when_connected(backend, number)
@@ -97,7 +109,7 @@ def test_a_signal_stops_attach_cleanly_and_the_handlers_come_back(backend, guard
 
 
 def test_the_command_prints_messages_and_exits_0_on_sigterm(
-    backend, guard, moto_aws, monkeypatch, capsys
+    backend, guard, moto_aws, monkeypatch, capsys, project
 ):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDPLLDBTEST"])
@@ -127,7 +139,7 @@ def test_the_command_prints_messages_and_exits_0_on_sigterm(
 
 
 def test_the_command_turns_a_refusal_into_one_line_and_exit_1(
-    backend, moto_aws, monkeypatch, capsys
+    backend, moto_aws, monkeypatch, capsys, project
 ):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDPLLDBTEST"])
@@ -152,3 +164,23 @@ def test_the_command_without_a_plldb_stack_says_to_bootstrap(moto_aws, capsys):
     assert capsys.readouterr().err.strip() == (
         "plldb: error: No plldb stack in eu-west-1: run `plldb bootstrap setup` first"
     )
+
+
+def test_without_a_template_nothing_is_attached(backend, moto_aws, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDPLLDBTEST"])
+    monkeypatch.chdir(tmp_path)
+    argv = ["plldb", "attach", "-s", "orders", "-m", backend.api.url, "-w", backend.gateway.url]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"plldb: error: no template.yaml, template.yml or template.json in {tmp_path}: "
+        "pass --template PATH"
+    )
+    assert backend.api.requests == []  # no session was created
+    with pytest.raises(SystemExit):
+        main([*argv, "--template", "missing.yaml"])
+    assert "missing.yaml not found" in capsys.readouterr().err
+    assert backend.api.requests == []
