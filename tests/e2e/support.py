@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +16,8 @@ from typing import Any
 import boto3
 
 from plldb.local.cloud import OfflineCloud
+
+TARGET = "offline-fixture"  # the stack offline_fixture/ deploys
 
 
 def client(cloud: OfflineCloud, service: str, resource: bool = False) -> Any:
@@ -59,3 +64,139 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class AttachProcess:
+    """`plldb attach ARGS` in a subprocess; its stdout and stderr read line by line."""
+
+    def __init__(self, env: dict[str, str], *args: str, cwd: Path | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "plldb", "attach", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.seen: list[str] = []
+        for stream, sink in (
+            (self.process.stdout, self.stdout),
+            (self.process.stderr, self.stderr),
+        ):
+            threading.Thread(target=self._read, args=(stream, sink), daemon=True).start()
+
+    def _read(self, stream: Any, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """The next line (of either stream) that holds `text`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not seen; output so far: {self.seen}")
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+# The local source of the fixture stack's functions: what a developer has in their checkout.
+# Each answers differently from its deployed twin, so a test sees which one ran.
+LOCAL_SOURCES = {
+    "plain.py": """
+import os
+
+
+def handler(event, context):
+    print(f"local plain handler got {event!r}", flush=True)
+    return {
+        "ran": "locally",
+        "echo": event,
+        "function": context.function_name,
+        "stage": os.environ.get("STAGE"),
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }
+""",
+    "failing.py": """
+def handler(event, context):
+    raise KeyError("raised by the local handler")
+""",
+    "slow.py": """
+import time
+
+
+def handler(event, context):
+    time.sleep(event.get("seconds", 1))
+    return {"ran": "locally", "slept": event.get("seconds", 1)}
+""",
+    "wrapped.py": """
+def handler(event, context):
+    return {"ran": "locally", "size": len(event.get("blob", ""))}
+""",
+}
+# Logical id -> handler, as in offline_fixture/template.yaml; Shout's module is missing locally.
+LOCAL_FUNCTIONS = {
+    "PlainFunction": "plain.handler",
+    "FailingFunction": "failing.handler",
+    "SlowFunction": "slow.handler",
+    "WrappedFunction": "wrapped.handler",
+    "ShoutFunction": "shout.handler",
+}
+
+
+def write_project(directory: Path) -> Path:
+    """A SAM project mirroring the fixture stack: template.yaml and src/."""
+    (directory / "src").mkdir(parents=True, exist_ok=True)
+    for name, source in LOCAL_SOURCES.items():
+        (directory / "src" / name).write_text(source.lstrip())
+    resources = "".join(
+        f"  {logical_id}:\n    Type: AWS::Serverless::Function\n"
+        f"    Properties: {{Handler: {handler}, CodeUri: src, Runtime: python3.12}}\n"
+        for logical_id, handler in LOCAL_FUNCTIONS.items()
+    )
+    (directory / "template.yaml").write_text(
+        f"Transform: AWS::Serverless-2016-10-31\nResources:\n{resources}"
+    )
+    return directory
+
+
+def configurations(cloud) -> dict[str, dict]:
+    """Environment, layers and timeout of each of the target stack's functions, as Lambda says."""
+    lambda_client = client(cloud, "lambda")
+    found = {}
+    for function in lambda_client.list_functions()["Functions"]:
+        if function["FunctionName"].startswith(f"{TARGET}-"):
+            config = lambda_client.get_function_configuration(FunctionName=function["FunctionName"])
+            found[function["FunctionName"]] = {
+                "Variables": config.get("Environment", {}).get("Variables", {}),
+                "Layers": [layer["Arn"] for layer in config.get("Layers", [])],
+                "Timeout": config["Timeout"],
+            }
+    return found
+
+
+def is_instrumented(configuration: dict) -> bool:
+    return configuration["Variables"].get("AWS_LAMBDA_EXEC_WRAPPER") == "/opt/bin/bootstrap"
+
+
+def start_attach(cloud: Any, *args: str) -> AttachProcess:
+    """`plldb attach` on the fixture stack, from the local project that mirrors it."""
+    return AttachProcess(cloud.env, "--stack-name", TARGET, *args, cwd=cloud.project)

@@ -1,0 +1,40 @@
+"""The offline cloud the attach and relay journeys share: plldb bootstrapped, fixture deployed."""
+
+from __future__ import annotations
+
+import pytest
+
+from plldb.local.cloud import OfflineCloud
+from tests.e2e.offline_fixture.deploy import deploy_fixture
+from tests.e2e.support import (
+    TARGET,
+    bootstrap,
+    client,
+    command_environment,
+    configurations,
+    write_project,
+)
+
+
+@pytest.fixture(scope="package")
+def cloud(tmp_path_factory):
+    with OfflineCloud(poll_seconds=0.2) as running:
+        env = command_environment(running)
+        done = bootstrap(env, tmp_path_factory.mktemp("build"))
+        assert done.returncode == 0, done.stderr
+        deploy_fixture(running.environment(), TARGET)
+        running.sync()
+        assert not running.problems, running.problems
+        running.env = env
+        running.project = write_project(tmp_path_factory.mktemp("project"))
+        running.originals = configurations(running)
+        yield running
+
+
+@pytest.fixture
+def sessions(cloud):
+    """The sessions table, emptied before each test."""
+    table = client(cloud, "dynamodb", resource=True).Table("PLLDBSessions")
+    for item in table.scan()["Items"]:
+        table.delete_item(Key={"SessionId": item["SessionId"]})
+    return table
