@@ -1,0 +1,132 @@
+"""The debug relay end to end: deployed functions invoked in the offline cloud, answered locally."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import (
+    TARGET,
+    AttachProcess,
+    client,
+    configurations,
+    is_instrumented,
+    start_attach,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+RELAYED = ("plain", "failing", "wrapped", "shout")
+
+
+def invoke(cloud: Any, name: str, event: Any) -> dict[str, Any]:
+    """Invoke a deployed function as a caller in AWS would; the payload decoded."""
+    answer = client(cloud, "lambda").invoke(
+        FunctionName=f"{TARGET}-{name}", Payload=json.dumps(event).encode()
+    )
+    return {
+        "payload": json.loads(answer["Payload"].read() or b"null"),
+        "error": answer.get("FunctionError"),
+    }
+
+
+def wait_until_instrumented(cloud: Any, attach: AttachProcess, names: tuple[str, ...]) -> None:
+    attach.wait_for(f"instrumented {len(names)}/{len(names)}", timeout=60)
+    wanted = {f"{TARGET}-{name}" for name in names}
+    assert wait_for(
+        lambda: {n for n, c in configurations(cloud).items() if is_instrumented(c)} == wanted
+    )
+
+
+def wait_until_restored(cloud: Any) -> None:
+    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=30), configurations(
+        cloud
+    )
+
+
+class TestAttached:
+    """One debugger attached for the whole class, as a developer keeps it open."""
+
+    @pytest.fixture(scope="class")
+    def debugger(self, cloud):
+        globs = [argument for name in RELAYED for argument in ("--function", f"*-{name}")]
+        attach = start_attach(cloud, *globs)
+        try:
+            wait_until_instrumented(cloud, attach, RELAYED)
+            yield attach
+        finally:
+            assert attach.stop() == 0
+        wait_until_restored(cloud)
+
+    def test_the_local_handler_answers_the_caller(self, cloud, debugger):
+        answer = invoke(cloud, "plain", {"order": 7})
+        assert answer["error"] is None
+        payload = answer["payload"]
+        assert payload["ran"] == "locally" and payload["echo"] == {"order": 7}
+        assert payload["function"] == f"{TARGET}-plain"
+        assert payload["stage"] == "test"  # the deployed function's own variable
+        assert 0 < payload["remaining_ms"] <= 900_000  # follows the raised deadline
+        debugger.wait_for("local plain handler got {'order': 7}")  # printed on this machine
+
+    def test_a_local_exception_reaches_the_caller_in_lambdas_error_shape(self, cloud, debugger):
+        answer = invoke(cloud, "failing", {})
+        assert answer["error"] == "Unhandled"
+        payload = answer["payload"]
+        assert payload["errorType"] == "KeyError"
+        assert "raised by the local handler" in payload["errorMessage"]
+        assert any("failing.py" in line for line in payload["stackTrace"])
+
+    def test_ten_concurrent_invocations_each_get_their_own_answer(self, cloud, debugger):
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(lambda n: invoke(cloud, "plain", {"n": n}), range(10)))
+        assert [answer["payload"]["echo"] for answer in answers] == [{"n": n} for n in range(10)]
+        assert all(answer["payload"]["ran"] == "locally" for answer in answers)
+
+    def test_a_1_mb_event_goes_through(self, cloud, debugger):
+        blob = "".join(f"{n:07d}" for n in range(150_000))  # 1.05 MB
+        answer = invoke(cloud, "wrapped", {"blob": blob})
+        assert answer == {"payload": {"ran": "locally", "size": len(blob)}, "error": None}
+
+    def test_a_function_without_local_source_fails_clearly_and_the_others_go_on(
+        self, cloud, debugger
+    ):
+        answer = invoke(cloud, "shout", {"body": "hi"})
+        assert answer["error"] == "Unhandled"
+        assert answer["payload"]["errorType"] == "plldb.SourceNotFound"
+        assert f"{TARGET}-shout" in answer["payload"]["errorMessage"]
+        assert "shout.py" in answer["payload"]["errorMessage"]
+        assert invoke(cloud, "plain", {"after": True})["payload"]["ran"] == "locally"
+
+
+def test_without_a_debugger_the_deployed_handler_answers(cloud):
+    wait_until_restored(cloud)
+    answer = invoke(cloud, "plain", {"order": 8})
+    assert answer["error"] is None
+    assert "ran" not in answer["payload"] and answer["payload"]["echo"] == {"order": 8}
+
+
+def test_a_killed_debugger_hands_its_invocation_back_and_everything_is_restored(cloud):
+    attach = start_attach(cloud, "--function", "*-slow")
+    try:
+        wait_until_instrumented(cloud, attach, ("slow",))
+        answers: list[dict[str, Any]] = []
+        caller = threading.Thread(
+            target=lambda: answers.append(invoke(cloud, "slow", {"seconds": 30}))
+        )
+        caller.start()
+        attach.wait_for("invoked offline-fixture-slow")
+        time.sleep(0.5)
+        attach.process.send_signal(signal.SIGKILL)
+        caller.join(timeout=60)
+    finally:
+        attach.stop(signal.SIGKILL)
+    # The deployed handler ran instead: its own answer, not the local one.
+    assert answers == [{"payload": "too late", "error": None}]
+    wait_until_restored(cloud)
