@@ -39,11 +39,12 @@ def demo(c: Context):
 
 @task
 def bench(c: Context):
-    """Print the figures: bootstrap and CLI start-up, then the offline cloud."""
+    """Print the figures: bootstrap, the offline cloud, attach, instrumentation, the relay."""
     c.run("python bench/bench_bootstrap.py")
     c.run("python bench/bench_offline_cloud.py")
     c.run("python bench/bench_attach.py")
     c.run("python bench/bench_instrumentation.py")
+    c.run("python bench/bench_relay.py")
 
 
 ns = build_namespace()

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plldb.local.cloud import OfflineCloud
 from tests.e2e.offline_fixture.deploy import deploy_fixture
+from tests.e2e.support import write_project
 
 TARGET = "offline-fixture"
 
@@ -79,6 +80,7 @@ def main() -> None:
                 aws_secret_access_key="testing",
             ).describe_stacks(StackName="plldb")["Stacks"][0]["Outputs"]
         }
+        project = write_project(Path(tempfile.mkdtemp(prefix="plldb-bench-project-")))
         connect_times = []
         for _ in range(options.rounds):
             started = time.perf_counter()
@@ -88,6 +90,7 @@ def main() -> None:
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
+                cwd=project,
             )
             while "connected" not in process.stderr.readline():
                 if process.poll() is not None:

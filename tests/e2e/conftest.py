@@ -1,4 +1,4 @@
-"""The offline cloud the attach and relay journeys share: plldb bootstrapped, fixture deployed."""
+"""The offline cloud each attach and relay journey runs in: plldb bootstrapped, fixture deployed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.e2e.support import (
 )
 
 
-@pytest.fixture(scope="package")
+# Module scope: moto keeps one state per process, so two clouds must never be up at once.
+@pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2) as running:
         env = command_environment(running)

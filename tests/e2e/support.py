@@ -123,11 +123,14 @@ class AttachProcess:
 LOCAL_SOURCES = {
     "plain.py": """
 import os
+import time
 
 
 def handler(event, context):
+    started = time.perf_counter()
     print(f"local plain handler got {event!r}", flush=True)
     return {
+        "handler_ms": (time.perf_counter() - started) * 1000,
         "ran": "locally",
         "echo": event,
         "function": context.function_name,
