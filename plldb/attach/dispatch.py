@@ -74,7 +74,8 @@ class RelayListener(Listener):
         if kind == protocol.REQUEST:
             self._start(message)
         elif kind == protocol.RESPONSE or protocol.is_invocation_error(message):
-            self.inner.malformed(protocol.encode(message)[:200], f"{kind} messages are not for the CLI")
+            problem = f"{kind} messages are not for the CLI"
+            self.inner.malformed(protocol.encode(message)[:200], problem)
         else:
             self.inner.message(message)
 
