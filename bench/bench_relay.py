@@ -17,6 +17,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -107,6 +108,18 @@ def relay_wait(handler_seconds: float, rounds: int, fixed_poll: float | None) ->
         cloudformation_dir() / "layer" / "plldb_relay",
     ):
         sys.path.insert(0, str(path))
+    os.environ.update(  # what Lambda gives the functions; moto takes any credentials
+        {
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "SESSIONS_TABLE": "PLLDBSessions",
+            "DEBUGGER_TABLE": "PLLDBDebugger",
+            "PLLDB_CALLBACK_URL": "https://x.execute-api.eu-west-1.amazonaws.com/live",
+        }
+    )
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_PROFILE"):
+        os.environ.pop(name, None)
     results = []
     with mock_aws():
         create_sessions_table("eu-west-1")

@@ -3,7 +3,8 @@
 Packaged into the instrumentation function's zip. Standard library only.
 
 A recorded original is what get_function_configuration said before plldb touched the function:
-    {"FunctionArn": str, "Layers": [arn, ...], "Timeout": int, "Environment": {name: value}}
+    {"FunctionArn": str, "Role": str, "Layers": [arn, ...], "Timeout": int,
+     "Environment": {name: value}}
 with "Environment" absent when the function had no variables.
 """
 
@@ -123,6 +124,7 @@ def recorded_original(
             layers = [arn for arn in layers if unversioned(arn) != unversioned(layer_arn)]
     recorded: dict[str, Any] = {
         "FunctionArn": str(configuration.get("FunctionArn", "")),
+        "Role": str(configuration.get("Role", "")),
         "Layers": layers,
         "Timeout": timeout,
     }
@@ -177,6 +179,21 @@ def restored_configuration(recorded: dict[str, Any]) -> dict[str, Any]:
         "Environment": {"Variables": dict(recorded.get("Environment") or {})},
         "Timeout": int(recorded["Timeout"]),
     }
+
+
+def role_name(role_arn: str) -> str | None:
+    """arn:aws:iam::ACCOUNT:role/path/NAME -> NAME; None for anything else."""
+    if ":role/" not in role_arn:
+        return None
+    return role_arn.rsplit("/", 1)[-1] or None
+
+
+def roles_to_release(
+    restored: Iterable[dict[str, Any]], still_recorded: Iterable[dict[str, Any]]
+) -> list[str]:
+    """Roles of restored functions that no function still instrumented by the session uses."""
+    kept = {original.get("Role") for original in still_recorded}
+    return sorted({original["Role"] for original in restored if original.get("Role")} - kept)
 
 
 def timeout_note(original_timeout: int) -> str | None:

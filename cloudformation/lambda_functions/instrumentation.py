@@ -67,6 +67,11 @@ def cloudformation() -> Any:
     return boto3.client("cloudformation", config=_sessions.CLIENT_CONFIG)
 
 
+@functools.cache
+def iam() -> Any:
+    return boto3.client("iam", config=_sessions.CLIENT_CONFIG)
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
     try:
@@ -98,7 +103,14 @@ def _read_event(event: Any) -> tuple[str, str, list[str]]:
 
 
 def _result(action: str) -> dict[str, Any]:
-    return {"action": action, "changed": [], "skipped": {}, "failed": {}, "notes": {}}
+    return {
+        "action": action,
+        "changed": [],
+        "skipped": {},
+        "failed": {},
+        "notes": {},
+        "warnings": {},
+    }
 
 
 # ------------------------------------------------------------------ instrument
@@ -150,13 +162,14 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
     _ensure_map(session_id)
     recorded = session.get(INSTRUMENTED) or {}
     progress = _Progress("instrumented", len(python), session.get("ConnectionId"))
+    grants = _RelayGrants(os.environ.get("PLLDB_RELAY_POLICY_ARN"))
 
     def one(function: tuple[str, str, dict[str, Any]]) -> None:
         name, logical_id, configuration = function
         try:
             note = _instrument_one(
                 session_id, name, logical_id, configuration, recorded.get(name), variables,
-                layer_arn,
+                layer_arn, grants,
             )  # fmt: skip
         except (plan.TooManyLayers, _Skip) as reason:
             result["skipped"][name] = str(reason)
@@ -169,6 +182,9 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
             result["changed"].append(name)
             if note:
                 result["notes"][name] = note
+            warning = grants.problem(configuration.get("Role", ""))
+            if warning:
+                result["warnings"][name] = warning
             progress.step(name)
 
     _map(one, python)
@@ -197,6 +213,7 @@ def _instrument_one(
     recorded: dict[str, Any] | None,
     variables: dict[str, str],
     layer_arn: str,
+    grants: _RelayGrants,
 ) -> str | None:
     """Record the original (unless already recorded), then update and wait; the timeout note."""
     original = recorded
@@ -231,6 +248,7 @@ def _instrument_one(
                 raise _Skip("the session was closed meanwhile")
             original = (session.get(INSTRUMENTED) or {}).get(name) or original
     update = plan.instrumented_configuration(original, variables, layer_arn)
+    grants.grant(str(configuration.get("Role", "")))
     _update(name, update)
     # A detach can close the session and run its restore while this update is on its way;
     # that restore may have missed this function, so undo it here.
@@ -287,6 +305,7 @@ def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
 
     _map(one, list(recorded.items()))
     result["changed"].sort()
+    _release_roles(session_id, recorded, result)
     _summarise(result, progress)
     logger.info(
         "session %s: restored %d, skipped %d, failed %d",
@@ -296,6 +315,66 @@ def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
         len(result["failed"]),
     )
     return result
+
+
+# ------------------------------------------------------------------ the relay's permission
+
+
+class _RelayGrants:
+    """Attaches PLLDBRelayPolicy to target roles, once per role; remembers what failed.
+
+    Without it the relay runtime cannot assume PLLDBDebuggerRole and every invocation runs
+    in AWS; that is reported, never fatal.
+    """
+
+    def __init__(self, policy_arn: str | None) -> None:
+        self.policy_arn = policy_arn
+        self._done: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def grant(self, role_arn: str) -> None:
+        role = plan.role_name(role_arn)
+        if not self.policy_arn or not role:
+            return
+        with self._lock:
+            if role_arn in self._done:
+                return
+            try:
+                iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
+                self._done[role_arn] = None
+            except (BotoCoreError, ClientError) as error:
+                logger.warning(
+                    "attaching the relay policy to %s failed: %s", role, _describe(error)
+                )
+                self._done[role_arn] = (
+                    f"its role may not assume the debugger role ({_describe(error)}): "
+                    "its invocations run in AWS"
+                )
+
+    def problem(self, role_arn: str) -> str | None:
+        with self._lock:
+            return self._done.get(role_arn)
+
+
+def _release_roles(
+    session_id: str, restored: dict[str, dict[str, Any]], result: dict[str, Any]
+) -> None:
+    """Detach PLLDBRelayPolicy from roles no function of the session still needs."""
+    policy_arn = os.environ.get("PLLDB_RELAY_POLICY_ARN")
+    if not policy_arn:
+        return
+    done = set(result["changed"]) | set(result["skipped"])
+    still = ((_load_session(session_id) or {}).get(INSTRUMENTED) or {}).values()
+    roles = plan.roles_to_release([restored[name] for name in done], still)
+    for role_arn in roles:
+        role = plan.role_name(role_arn)
+        try:
+            iam().detach_role_policy(RoleName=role, PolicyArn=policy_arn)
+        except ClientError as error:
+            if _sessions.error_code(error) != "NoSuchEntity":
+                result["warnings"][role] = f"detaching the relay policy failed: {_describe(error)}"
+        except BotoCoreError as error:
+            result["warnings"][role] = f"detaching the relay policy failed: {_describe(error)}"
 
 
 # ------------------------------------------------------------------ discovery and Lambda
@@ -501,6 +580,8 @@ def _summarise(result: dict[str, Any], progress: _Progress) -> None:
         progress.say(f"skipped {name}: {reason}")
     for name, error in sorted(result["failed"].items()):
         progress.say(f"failed {name}: {error}")
+    for name, warning in sorted(result["warnings"].items()):
+        progress.say(f"warning {name}: {warning}")
     if result["notes"]:
         raised = sorted(result["notes"])
         progress.say(

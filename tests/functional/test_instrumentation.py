@@ -264,6 +264,7 @@ def test_restore_gives_back_the_exact_original_configuration(cloud):
         "skipped": {},
         "failed": {},
         "notes": {},
+        "warnings": {},
     }
     for name, original in before.items():
         now = configuration(name)
@@ -531,3 +532,38 @@ def test_a_missing_stack_is_an_error_in_the_result(cloud):
         {"action": "instrument", "sessionId": put_session(), "stackName": "nope"}, None
     )
     assert result["error"].startswith("AWS error: ValidationError")
+
+
+def _attached(role_arn: str) -> list[str]:
+    name = role_arn.rsplit("/", 1)[-1]
+    policies = boto3.client("iam").list_attached_role_policies(RoleName=name)
+    return [policy["PolicyArn"] for policy in policies["AttachedPolicies"]]
+
+
+def test_the_relay_policy_is_attached_to_target_roles_and_detached_after(cloud, monkeypatch):
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}
+    policy_arn = boto3.client("iam").create_policy(
+        PolicyName="PLLDBRelayPolicy",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )["Policy"]["Arn"]
+    monkeypatch.setenv("PLLDB_RELAY_POLICY_ARN", policy_arn)
+    roles = {name: configuration(name)["Role"] for name in PYTHON}
+    session_id = put_session()
+    result = run("instrument", session_id)
+    assert result["warnings"] == {}
+    assert all(_attached(role) == [policy_arn] for role in roles.values())
+    partial = run("restore", session_id, functions=["nested-worker"])
+    assert partial["changed"] == ["nested-worker"]
+    assert _attached(roles["nested-worker"]) == []  # the nested stack's role serves only it
+    assert _attached(roles["orders-api"]) == [policy_arn]  # still used by orders-api
+    run("restore", session_id)
+    assert all(_attached(role) == [] for role in roles.values())
+
+
+def test_a_role_that_cannot_take_the_policy_is_a_warning_not_a_failure(cloud, monkeypatch, posted):
+    monkeypatch.setenv("PLLDB_RELAY_POLICY_ARN", "arn:aws:iam::123456789012:policy/missing")
+    session_id = put_session(ConnectionId="conn-1")
+    result = run("instrument", session_id, functions=["orders-*"])
+    assert result["changed"] == ["orders-api"]
+    assert "may not assume the debugger role" in result["warnings"]["orders-api"]
+    assert any(text.startswith("warning orders-api: its role may not") for _, text in posted)

@@ -96,6 +96,7 @@ def test_recorded_original_keeps_variables_layers_timeout_and_arn():
     original = config({"TABLE": "orders"}, layers=[OWN_LAYER], timeout=30)
     assert plan.recorded_original(original) == {
         "FunctionArn": ARN,
+        "Role": "",
         "Layers": [OWN_LAYER],
         "Timeout": 30,
         "Environment": {"TABLE": "orders"},
@@ -260,3 +261,15 @@ def test_timeout_note_and_progress_message():
 def test_plldbs_own_functions_are_recognised():
     assert plan.is_plldb_function("plldb-websocket-connect")
     assert not plan.is_plldb_function("orders-plldb-api")
+
+
+def test_role_names_and_the_roles_a_restore_releases():
+    assert plan.role_name("arn:aws:iam::123456789012:role/service/app-OrdersRole-1") == (
+        "app-OrdersRole-1"
+    )
+    assert plan.role_name("arn:aws:iam::123456789012:user/alice") is None
+    assert plan.role_name("") is None
+    shared, own = "arn:aws:iam::1:role/shared", "arn:aws:iam::1:role/own"
+    restored = [{"Role": shared}, {"Role": own}, {"Role": ""}]
+    assert plan.roles_to_release(restored, [{"Role": shared}]) == [own]
+    assert plan.roles_to_release(restored, []) == [own, shared]

@@ -47,6 +47,7 @@ def test_every_named_resource_exists_with_its_type(template):
         "PLLDBAPI": "AWS::ApiGatewayV2::Api",
         "PLLDBManagementAPI": "AWS::ApiGateway::RestApi",
         "PLLDBDebuggerLayer": "AWS::Lambda::LayerVersion",
+        "PLLDBRelayPolicy": "AWS::IAM::ManagedPolicy",
     }
     assert {k: template["Resources"][k]["Type"] for k in expected} == expected
     assert "Transform" not in template
@@ -112,7 +113,12 @@ def test_roles_are_least_privilege(template):
             )
             for action in actions:
                 assert "*" not in action, f"{name}: wildcard action {action}"
-                assert not action.startswith("iam:"), f"{name}: {action}"
+                if action.startswith("iam:"):  # only ever PLLDBRelayPolicy, onto target roles
+                    assert name == "PLLDBInstrumentationRole", f"{name}: {action}"
+                    assert action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy"), action
+                    assert statement["Condition"] == {
+                        "ArnEquals": {"iam:PolicyARN": {"Ref": "PLLDBRelayPolicy"}}
+                    }
             resources = statement["Resource"]
             resources = resources if isinstance(resources, list) else [resources]
             assert "*" not in resources, (
@@ -201,3 +207,15 @@ def test_outputs_are_exported(template):
     ):
         assert key in outputs
         assert outputs[key]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{key}"}
+
+
+def test_the_relay_policy_only_lets_a_role_assume_the_debugger_role(template):
+    policy = template["Resources"]["PLLDBRelayPolicy"]["Properties"]["PolicyDocument"]
+    assert policy["Statement"] == [
+        {
+            "Sid": "AssumeDebuggerRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": {"Fn::GetAtt": ["PLLDBDebuggerRole", "Arn"]},
+        }
+    ]
