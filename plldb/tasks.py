@@ -166,6 +166,8 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         "stack-name": "the deployed stack whose Lambda functions to debug (required)",
         "function": "only functions whose name or logical id matches this glob (repeatable)",
         "force": "take over from a debugger already attached to the stack",
+        "function-role": "run handlers with the deployed function role's credentials (sent "
+        "to this machine with each invocation) instead of your own; see docs/security.md",
         "template": "the stack's template (SAM or CloudFormation) that locates each function's "
         "local source (default: template.yaml, template.yml or template.json here)",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
@@ -181,6 +183,7 @@ def attach(
     force: bool = False,
     function: list[str] | None = None,
     template: str | None = None,
+    function_role: bool = False,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     profile: str | None = None,
@@ -214,6 +217,7 @@ def attach(
             force=force,
             functions=function or [],
             template=template,
+            function_role=function_role,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )

@@ -142,11 +142,17 @@ def sessions_of_connection(connection_id: str) -> list[dict[str, Any]]:
 
 
 def create_session(
-    stack_name: str, at: int, lifetime: int, functions: list[str] | None = None
+    stack_name: str,
+    at: int,
+    lifetime: int,
+    functions: list[str] | None = None,
+    function_role: bool = False,
 ) -> dict[str, Any]:
     """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item.
 
-    `functions` (name patterns, `attach --function`) narrows what gets instrumented.
+    `functions` (name patterns, `attach --function`) narrows what gets instrumented;
+    `function_role` (`attach --function-role`) lets the relay hand the debugger the function
+    role's credentials with each invocation.
     """
     session = {
         "SessionId": str(uuid.uuid4()),
@@ -157,6 +163,8 @@ def create_session(
     }
     if functions:
         session["Functions"] = json.dumps(functions)
+    if function_role:
+        session["FunctionRole"] = 1
     dynamodb().put_item(
         TableName=table_name(),
         Item={

@@ -60,7 +60,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def create_session(event: dict[str, Any]) -> dict[str, Any]:
-    stack, force, functions = _read_request(event)
+    stack, force, functions, function_role = _read_request(event)
     stack_name = _existing_stack_name(stack)
     now = _sessions.now()
     active = _sessions.active_sessions(stack_name, now)
@@ -71,7 +71,9 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
         return json_response(409, {"message": message, "activeSince": since})
     for item in active:
         _take_over(item)
-    session = _sessions.create_session(stack_name, now, _sessions.ttl_seconds(), functions)
+    session = _sessions.create_session(
+        stack_name, now, _sessions.ttl_seconds(), functions, function_role
+    )
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
     return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
 
@@ -79,8 +81,9 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
 _MAX_FUNCTION_GLOBS = 20
 
 
-def _read_request(event: dict[str, Any]) -> tuple[str, bool, list[str]]:
-    """Stack name, force flag and function globs of the request; BadRequest (400) if malformed."""
+def _read_request(event: dict[str, Any]) -> tuple[str, bool, list[str], bool]:
+    """Stack name, force flag, function globs and the function-role opt-in of the request;
+    BadRequest (400) if malformed."""
     raw = event.get("body")
     if raw is None or raw == "":
         raise BadRequest(400, "Request body must be a JSON object with a stackName")
@@ -114,7 +117,10 @@ def _read_request(event: dict[str, Any]) -> tuple[str, bool, list[str]]:
             400,
             f"functions must be a list of at most {_MAX_FUNCTION_GLOBS} non-empty name patterns",
         )
-    return stack, force, functions
+    function_role = body.get("functionRole", False)
+    if not isinstance(function_role, bool):
+        raise BadRequest(400, "functionRole must be true or false")
+    return stack, force, functions, function_role
 
 
 def _existing_stack_name(stack: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from plldb import protocol
 from plldb.attach.connection import Listener
-from plldb.attach.invoker import Invocation, InvocationResult
+from plldb.attach.invocation import Invocation, InvocationResult
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,12 @@ class Invoker(Protocol):
     def submit(self, invocation: Invocation, done: Callable[[InvocationResult], None]) -> Any: ...
 
 
-def invocation_from(message: dict[str, Any]) -> Invocation:
-    """The Invocation a validated request message describes."""
+def invocation_from(message: dict[str, Any], function_role: bool = False) -> Invocation:
+    """The Invocation a validated request message describes.
+
+    Credentials in the message are used only when the developer asked for the function role's
+    (`attach --function-role`); otherwise the developer's own apply.
+    """
     context = dict(message.get("context") or {})
     return Invocation(
         request_id=message["requestId"],
@@ -29,7 +33,7 @@ def invocation_from(message: dict[str, Any]) -> Invocation:
         invoked_function_arn=str(context.pop("invokedFunctionArn", "") or ""),
         environment=dict(message.get("environment") or {}),
         context=context,
-        credentials=message.get("credentials") or None,
+        credentials=(message.get("credentials") or None) if function_role else None,
     )
 
 
@@ -53,8 +57,10 @@ class RelayListener(Listener):
         invoker: Invoker,
         send: Callable[[str], bool],
         clock: Callable[[], float] = time.monotonic,
+        function_role: bool = False,
     ) -> None:
         self.inner = inner
+        self.function_role = function_role
         self.invoker = invoker
         self.send = send
         self.clock = clock
@@ -86,7 +92,7 @@ class RelayListener(Listener):
         self.inner.notice(text)
 
     def _start(self, message: dict[str, Any]) -> None:
-        invocation = invocation_from(message)
+        invocation = invocation_from(message, self.function_role)
         started = self.clock()
         label = f"{invocation.function_name} {invocation.request_id[:8]}"
         self.inner.notice(f"invoked {label}")

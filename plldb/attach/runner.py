@@ -37,6 +37,7 @@ def attach(
     functions: Sequence[str] = (),
     template: str | None = None,
     cwd: Path | None = None,
+    function_role: bool = False,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     settings: LoopSettings | None = None,
@@ -46,7 +47,8 @@ def attach(
     """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; returns the endpoints it used.
 
     Relayed invocations run from the local source that `template` (or the template in `cwd`)
-    points at. Everything that can be checked locally is checked before the session is created.
+    points at, with the developer's credentials, or the function role's with `function_role`.
+    Everything that can be checked locally is checked before the session is created.
     """
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
@@ -58,11 +60,14 @@ def attach(
             stack_name,
             force=take_over,
             functions=functions,
+            function_role=function_role,
         )
 
     stop = stop or threading.Event()
     with LocalInvoker(sources) as invoker:
-        relay = RelayListener(listener, invoker, lambda text: loop.send(text))
+        relay = RelayListener(
+            listener, invoker, lambda text: loop.send(text), function_role=function_role
+        )
         loop = ConnectionLoop(
             endpoints.websocket_url, new_session, relay, stop, settings, stack_name=stack_name
         )

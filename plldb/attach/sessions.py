@@ -162,10 +162,14 @@ def session_from_response(
     )
 
 
-def _request_body(stack_name: str, force: bool, functions: Sequence[str]) -> dict[str, Any]:
+def _request_body(
+    stack_name: str, force: bool, functions: Sequence[str], function_role: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {"stackName": stack_name, "force": force}
     if functions:
         body["functions"] = list(functions)  # instrument only these (globs)
+    if function_role:
+        body["functionRole"] = True  # the relay sends the function role's credentials
     return body
 
 
@@ -177,6 +181,7 @@ def create_session(
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     http: Any = None,
     functions: Sequence[str] = (),
+    function_role: bool = False,
 ) -> Session:
     """POST /sessions with the target's credentials; http is a requests.Session (default: new)."""
     import requests
@@ -188,7 +193,7 @@ def create_session(
     try:
         response = client.post(
             url,
-            json=_request_body(stack_name, force, functions),
+            json=_request_body(stack_name, force, functions, function_role),
             auth=auth,
             timeout=timeout,
             headers={"Accept": "application/json"},

@@ -136,6 +136,8 @@ def handler(event, context):
         "function": context.function_name,
         "stage": os.environ.get("STAGE"),
         "remaining_ms": context.get_remaining_time_in_millis(),
+        "memory": context.memory_limit_in_mb,
+        "log_group": context.log_group_name,
     }
 """,
     "failing.py": """

@@ -73,6 +73,7 @@ class TestAttached:
         assert payload["function"] == f"{TARGET}-plain"
         assert payload["stage"] == "test"  # the deployed function's own variable
         assert 0 < payload["remaining_ms"] <= 900_000  # follows the raised deadline
+        assert payload["memory"] == 128 and payload["log_group"] == f"/aws/lambda/{TARGET}-plain"
         debugger.wait_for("local plain handler got {'order': 7}")  # printed on this machine
 
     def test_a_local_exception_reaches_the_caller_in_lambdas_error_shape(self, cloud, debugger):

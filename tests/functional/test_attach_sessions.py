@@ -131,6 +131,17 @@ def test_force_and_the_session_token_are_sent(api):
     assert request["verdict"].ok, request["verdict"].message
 
 
+def test_function_globs_and_the_function_role_opt_in_are_sent(api):
+    create_session(target(), api.url, "orders", functions=["orders-*"], function_role=True)
+    (request,) = api.requests
+    assert request["body"] == {
+        "stackName": "orders",
+        "force": False,
+        "functions": ["orders-*"],
+        "functionRole": True,
+    }
+
+
 def test_unknown_credentials_get_api_gateways_403_explained(api):
     with pytest.raises(ManagementApiForbiddenError) as raised:
         create_session(target(key="AKIDSOMEONEELSE"), api.url, "orders")

@@ -376,3 +376,22 @@ def test_the_function_environment_sent_is_its_own_without_credentials(backend):
         "AWS_REGION": "eu-west-1",
         "AWS_LAMBDA_FUNCTION_NAME": "orders-api",
     }
+
+
+def test_the_function_roles_credentials_go_only_to_a_debugger_that_asked(backend):
+    opted = put_session()
+    sessions().update_item(
+        Key={"SessionId": opted},
+        UpdateExpression="SET FunctionRole = :yes",
+        ExpressionAttributeValues={":yes": 1},
+    )
+    connections = FakeConnections()
+    cli = connections.clis["conn-A"] = SimulatedCli("conn-A", echo)
+    assert make_link(opted, connections).relay(invocation()) is not None
+    assert cli.requests[0]["credentials"] == {
+        "AWS_ACCESS_KEY_ID": "AKIAFUNCTIONROLE",
+        "AWS_SECRET_ACCESS_KEY": "function-secret",
+        "AWS_SESSION_TOKEN": "function-token",
+    }
+    stored = json.dumps(requests_table().scan()["Items"], default=str)
+    assert "function-secret" not in stored

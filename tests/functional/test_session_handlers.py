@@ -578,3 +578,15 @@ def test_post_sessions_refuses_malformed_function_patterns(cloud, functions):
     response = post_sessions({"stackName": STACK, "functions": functions})
     assert response["statusCode"] == 400
     assert "functions must be a list" in response["json"]["message"]
+
+
+def test_post_sessions_keeps_the_function_role_opt_in(cloud):
+    create_stack()
+    opted = post_sessions({"stackName": STACK, "functionRole": True})
+    assert opted["statusCode"] == 201
+    assert item(opted["json"]["sessionId"])["FunctionRole"] == 1
+    plain = post_sessions({"stackName": STACK, "force": True, "functionRole": False})
+    assert "FunctionRole" not in item(plain["json"]["sessionId"])
+    refused = post_sessions({"stackName": STACK, "functionRole": "yes"})
+    assert refused["statusCode"] == 400
+    assert refused["json"]["message"] == "functionRole must be true or false"

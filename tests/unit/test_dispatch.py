@@ -7,7 +7,7 @@ from typing import Any
 from plldb import protocol
 from plldb.attach.connection import Listener
 from plldb.attach.dispatch import RelayListener, invocation_from
-from plldb.attach.invoker import Invocation, InvocationResult
+from plldb.attach.invocation import Invocation, InvocationResult
 
 
 class Recorder(Listener):
@@ -124,3 +124,15 @@ def test_an_answer_without_a_connection_is_dropped_after_the_first_frame(caplog)
     listener.message(request({"blob": [f"{n:08x}" for n in range(60_000)]}))
     assert len(sent) == 1
     assert "not delivered" in caplog.text
+
+
+def test_credentials_are_used_only_when_the_developer_asked_for_the_function_role():
+    message = {**request(), "credentials": {"AWS_ACCESS_KEY_ID": "AKIAROLE"}}
+    assert invocation_from(message).credentials is None
+    assert invocation_from(message, function_role=True).credentials == {
+        "AWS_ACCESS_KEY_ID": "AKIAROLE"
+    }
+    sent: list[str] = []
+    invoker = EchoInvoker()
+    RelayListener(Recorder(), invoker, sent.append, function_role=True).message(message)
+    assert invoker.invocations[0].credentials == {"AWS_ACCESS_KEY_ID": "AKIAROLE"}

@@ -11,14 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from plldb.attach.invoker import (
-    Invocation,
-    InvocationResult,
-    LambdaContext,
-    LocalInvoker,
-    OverlayEnviron,
-    environ_overlay,
-)
+from plldb.attach.environment import OverlayEnviron, environ_overlay
+from plldb.attach.invocation import Invocation, InvocationResult, LambdaContext
+from plldb.attach.invoker import LocalInvoker
 from plldb.attach.local_source import LocalFunction, SourceNotFoundError
 
 
@@ -138,6 +133,20 @@ def test_missing_source_is_an_error_result_and_other_functions_keep_working(tmp_
     assert error["errorType"] == "plldb.SourceNotFound"
     assert error["errorMessage"] == "no local source for function ghost"
     assert invoker.invoke(_invocation("echo", 5)).payload == 5
+
+
+def test_an_edited_module_is_reloaded_on_the_next_invocation(tmp_path, make_invoker):
+    function = _function(tmp_path, "edited", "def handler(event, context):\n    return 1\n")
+    (function.code_dir / "helper.py").write_text("VALUE = 'a'\n")
+    app = function.code_dir / "app.py"
+    app.write_text("import helper\n\ndef handler(event, context):\n    return helper.VALUE\n")
+    invoker = make_invoker(function)
+    assert invoker.invoke(_invocation("edited")).payload == "a"
+    helper = function.code_dir / "helper.py"
+    helper.write_text("VALUE = 'b'\n")
+    os.utime(helper, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert invoker.invoke(_invocation("edited")).payload == "b"
+    assert invoker.invoke(_invocation("edited")).payload == "b"
 
 
 def test_module_is_loaded_once_per_function(tmp_path, make_invoker):

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import _protocol
@@ -94,6 +94,8 @@ class Settings:
     role_arn: str
     function_name: str
     environment: tuple[tuple[str, str], ...]
+    # The function role's own keys: sent only to a debugger that asked (attach --function-role).
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -105,6 +107,11 @@ class Settings:
             role_arn=environ.get("PLLDB_DEBUGGER_ROLE_ARN", ""),
             function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
             environment=tuple(sorted(function_environment(environ).items())),
+            credentials={
+                name: environ[name]
+                for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+                if environ.get(name)
+            },
         )
 
     @property
@@ -208,7 +215,7 @@ class DebuggerLink:
             TableName=self.settings.sessions_table,
             Key={"SessionId": {"S": self.settings.session_id}},
             ConsistentRead=True,
-            ProjectionExpression="#s, #ttl, ConnectionId",
+            ProjectionExpression="#s, #ttl, ConnectionId, FunctionRole",
             ExpressionAttributeNames={"#s": "Status", "#ttl": "TTL"},
         )
         item = answer.get("Item") or {}
@@ -217,7 +224,10 @@ class DebuggerLink:
         expires = int(item.get("TTL", {}).get("N", "0"))
         if status != ACTIVE or not connection_id or expires <= self.clock():
             return None
-        return {"ConnectionId": connection_id}
+        return {
+            "ConnectionId": connection_id,
+            "FunctionRole": item.get("FunctionRole", {}).get("N") == "1",
+        }
 
     # ------------------------------------------------------------------ one invocation
 
@@ -232,7 +242,8 @@ class DebuggerLink:
             event,
             invocation.deadline_ms,
             environment=dict(self.settings.environment),
-            context=_context(invocation),
+            context=_context(invocation, dict(self.settings.environment)),
+            credentials=self.settings.credentials if session["FunctionRole"] else None,
         )
         try:
             for frame in _protocol.frames(message):
@@ -332,8 +343,20 @@ def part_key(request_id: str, index: int) -> str:
     return f"{request_id}#{index}"
 
 
-def _context(invocation: Invocation) -> dict[str, Any]:
+# Context fields Lambda's runtime reads from its environment: key in `context` -> variable.
+_CONTEXT_VARIABLES = {
+    "functionVersion": "AWS_LAMBDA_FUNCTION_VERSION",
+    "memoryLimitInMB": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "logGroupName": "AWS_LAMBDA_LOG_GROUP_NAME",
+    "logStreamName": "AWS_LAMBDA_LOG_STREAM_NAME",
+}
+
+
+def _context(invocation: Invocation, environment: Mapping[str, str]) -> dict[str, Any]:
     context: dict[str, Any] = {"invokedFunctionArn": invocation.invoked_function_arn}
+    for key, variable in _CONTEXT_VARIABLES.items():
+        if environment.get(variable):
+            context[key] = environment[variable]
     for header, key in (
         ("Lambda-Runtime-Client-Context", "clientContext"),
         ("Lambda-Runtime-Cognito-Identity", "identity"),
