@@ -53,6 +53,11 @@ def runtime_environment(environ: Mapping[str, str], proxy_address: str) -> dict[
 
 def main(arguments: list[str]) -> int:
     logging.basicConfig(level=os.environ.get("PLLDB_LOG_LEVEL", "INFO"), format="%(message)s")
+    # The runtime's own bootstrap puts its directory (which holds boto3) on the path; the exec
+    # wrapper runs before it, so the relay does the same for itself.
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR")
+    if runtime_dir and runtime_dir not in sys.path:
+        sys.path.append(runtime_dir)
     if not arguments:
         logger.error("plldb relay: no runtime command given")
         return 2
