@@ -168,6 +168,11 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         "force": "take over from a debugger already attached to the stack",
         "function-role": "run handlers with the deployed function role's credentials (sent "
         "to this machine with each invocation) instead of your own; see docs/security.md",
+        "debugpy": "start a debugpy server in this process for your IDE to attach to",
+        "debugpy-host": "where debugpy listens (default: 127.0.0.1)",
+        "debugpy-port": "debugpy's port (default: 5678)",
+        "wait-for-client": "with --debugpy: hold invocations until the IDE has attached",
+        "write-vscode": "with --debugpy: add the attach configuration to .vscode/launch.json",
         "template": "the stack's template (SAM or CloudFormation) that locates each function's "
         "local source (default: template.yaml, template.yml or template.json here)",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
@@ -184,6 +189,11 @@ def attach(
     function: list[str] | None = None,
     template: str | None = None,
     function_role: bool = False,
+    debugpy: bool = False,
+    debugpy_host: str = "127.0.0.1",
+    debugpy_port: int = 5678,
+    wait_for_client: bool = False,
+    write_vscode: bool = False,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     profile: str | None = None,
@@ -208,6 +218,13 @@ def attach(
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
+    if (wait_for_client or write_vscode) and not debugpy:
+        raise Exit("plldb: error: --wait-for-client and --write-vscode need --debugpy", code=1)
+    debug = None
+    if debugpy:
+        from plldb.attach.debugger import DebugpySettings
+
+        debug = DebugpySettings(debugpy_host, debugpy_port, wait_for_client)
 
     with user_errors(verbose):
         run_attach(
@@ -218,6 +235,8 @@ def attach(
             functions=function or [],
             template=template,
             function_role=function_role,
+            debugpy=debug,
+            write_vscode=write_vscode,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -202,8 +203,16 @@ def _marshal(request_id: str, payload: Any) -> InvocationResult:
 class LocalInvoker:
     """Runs invocations against local source: in the caller's thread or on a thread pool."""
 
-    def __init__(self, sources: Sources, *, max_workers: int = 10) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        *,
+        max_workers: int = 10,
+        ready: threading.Event | None = None,
+    ) -> None:
+        """`ready`, when given, holds submitted invocations until it is set (an IDE attached)."""
         self._sources = sources
+        self._ready = ready
         self._loader = _CodeLoader()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="plldb-invoke")
         self._closed = False
@@ -241,12 +250,23 @@ class LocalInvoker:
     def _invoke_and_report(
         self, invocation: Invocation, done: Callable[[InvocationResult], None]
     ) -> InvocationResult:
-        result = self.invoke(invocation)
+        result = self._held(invocation) or self.invoke(invocation)
         try:
             done(result)
         except Exception:
             logger.exception("reporting the result of request %s failed", invocation.request_id)
         return result
+
+    def _held(self, invocation: Invocation) -> InvocationResult | None:
+        """Wait for `ready` until the invocation's deadline; an error result if it never came."""
+        if self._ready is None or self._ready.is_set():
+            return None
+        logger.info("request %s waits for the debugger client", invocation.request_id)
+        remaining = invocation.deadline_ms / 1000 - time.time()
+        if self._ready.wait(max(0.0, remaining)):
+            return None
+        message = "no debugger client attached before the invocation's deadline"
+        return _failed(invocation.request_id, "plldb.DebuggerNotAttached", message)
 
     def _invoke(self, invocation: Invocation) -> InvocationResult:
         request_id = invocation.request_id

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
+from plldb.attach.debugger import (
+    DebugpySettings,
+    DebugServer,
+    check_port,
+    launch_configuration,
+    load_debugpy,
+    write_vscode_launch,
+)
 from plldb.attach.discovery import Endpoints, discover_endpoints
 from plldb.attach.dispatch import RelayListener
 from plldb.attach.invoker import LocalInvoker
@@ -28,6 +37,26 @@ def local_sources(
     return SourceMap(path, lambda: stack_functions(cloudformation, stack_name))
 
 
+def start_debugger(
+    settings: DebugpySettings, listener: Listener, write_vscode: bool, cwd: Path | None
+) -> DebugServer:
+    """debugpy listening in this process, before any session exists; says how to attach."""
+    debugpy = load_debugpy()
+    check_port(settings.host, settings.port)
+    server = DebugServer(settings, debugpy)
+    server.start()
+    configuration = launch_configuration(settings)
+    listener.notice(
+        f"debugpy listening on {settings.host}:{settings.port}; VS Code launch configuration:\n"
+        + json.dumps(configuration, indent=4)
+    )
+    if write_vscode:
+        listener.notice(write_vscode_launch(cwd or Path.cwd(), configuration))
+    if settings.wait_for_client:
+        listener.notice("invocations wait until your IDE attaches (--wait-for-client)")
+    return server
+
+
 def attach(
     target: AwsTarget,
     stack_name: str,
@@ -38,6 +67,8 @@ def attach(
     template: str | None = None,
     cwd: Path | None = None,
     function_role: bool = False,
+    debugpy: DebugpySettings | None = None,
+    write_vscode: bool = False,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     settings: LoopSettings | None = None,
@@ -52,6 +83,7 @@ def attach(
     """
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
+    debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None
 
     def new_session(take_over: bool) -> Session:
         return create_session(
@@ -64,7 +96,8 @@ def attach(
         )
 
     stop = stop or threading.Event()
-    with LocalInvoker(sources) as invoker:
+    ready = debug_server.ready if debug_server else None
+    with LocalInvoker(sources, ready=ready) as invoker:
         relay = RelayListener(
             listener, invoker, lambda text: loop.send(text), function_role=function_role
         )

@@ -394,3 +394,21 @@ def test_invocation_repr_hides_environment_and_credentials():
     invocation = _invocation("fn", environment={"SECRET": "s3cr3t"}, credentials={"A": "key"})
     assert "s3cr3t" not in repr(invocation)
     assert "key" not in repr(invocation)
+
+
+def test_with_a_ready_gate_invocations_wait_for_the_debugger_client(tmp_path):
+    ready = threading.Event()
+    function = _function(tmp_path, "echo", ECHO)
+    invoker = LocalInvoker(FakeSources({"echo": function}), ready=ready)
+    try:
+        held = invoker.submit(_invocation("echo", 1), lambda result: None)
+        time.sleep(0.2)
+        assert not held.done()  # held until an IDE attaches
+        ready.set()
+        assert held.result(timeout=10).payload == 1
+        ready.clear()
+        late = _invocation("echo", 2, deadline_ms=int(time.time() * 1000) + 200)
+        error = invoker.submit(late, lambda result: None).result(timeout=10).error
+        assert error["errorType"] == "plldb.DebuggerNotAttached"
+    finally:
+        invoker.close()

@@ -1,0 +1,123 @@
+"""debugpy in the attach process: the server an IDE attaches to, and its launch configuration."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plldb.attach.errors import AttachError
+
+log = logging.getLogger(__name__)
+
+LAUNCH_NAME = "plldb: attach"
+INSTALL_HINT = "pip install 'plldb[debug]'"
+
+
+class DebuggerError(AttachError):
+    """debugpy cannot be started as asked: not installed, or its port is taken."""
+
+
+@dataclass(frozen=True)
+class DebugpySettings:
+    host: str = "127.0.0.1"
+    port: int = 5678
+    wait_for_client: bool = False
+
+
+def load_debugpy() -> Any:
+    try:
+        import debugpy
+    except ImportError:
+        raise DebuggerError(
+            f"--debugpy needs debugpy, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return debugpy
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is in use or not ours to take, before anything is attached."""
+    if not 0 < port < 65536:
+        raise DebuggerError(f"--debugpy-port {port} is not a TCP port (1-65535)")
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise DebuggerError(
+                f"--debugpy-port {port} on {host} is already in use: "
+                "pick another with --debugpy-port"
+            ) from None
+        raise DebuggerError(
+            f"cannot listen on {host}:{port} for debugpy: {error.strerror}"
+        ) from None
+    finally:
+        probe.close()
+
+
+def launch_configuration(settings: DebugpySettings) -> dict[str, Any]:
+    """The VS Code configuration that attaches to this debugpy server (same machine, same paths)."""
+    return {
+        "name": LAUNCH_NAME,
+        "type": "debugpy",
+        "request": "attach",
+        "connect": {"host": settings.host, "port": settings.port},
+        "justMyCode": True,
+    }
+
+
+def write_vscode_launch(project: Path, configuration: dict[str, Any]) -> str:
+    """Add (or replace, by name) the configuration in .vscode/launch.json; what was done.
+
+    A launch.json that is not plain JSON (VS Code allows comments) is left untouched.
+    """
+    path = project / ".vscode" / "launch.json"
+    if path.exists():
+        try:
+            launch = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            return (
+                f"{path} is not valid JSON ({error}); left untouched: add the configuration above"
+            )
+        configurations = launch.get("configurations") if isinstance(launch, dict) else None
+        if not isinstance(configurations, list):
+            return f"{path} has no configurations list; left untouched: add the configuration above"
+        kept = [
+            c for c in configurations if not (isinstance(c, dict) and c.get("name") == LAUNCH_NAME)
+        ]
+        launch["configurations"] = [*kept, configuration]
+        verb = "updated" if len(kept) < len(configurations) else "added to"
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        launch = {"version": "0.2.0", "configurations": [configuration]}
+        verb = "written to"
+    path.write_text(json.dumps(launch, indent=4) + "\n", encoding="utf-8")
+    return f"launch configuration {LAUNCH_NAME!r} {verb} {path}"
+
+
+class DebugServer:
+    """A debugpy server in this process; `ready` is set once invocations may run."""
+
+    def __init__(self, settings: DebugpySettings, debugpy: Any | None = None) -> None:
+        self.settings = settings
+        self._debugpy = debugpy
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        debugpy = self._debugpy or load_debugpy()
+        debugpy.listen((self.settings.host, self.settings.port))
+        log.debug("debugpy listening on %s:%d", self.settings.host, self.settings.port)
+        if not self.settings.wait_for_client:
+            self.ready.set()
+            return
+
+        def wait() -> None:
+            debugpy.wait_for_client()  # returns once the IDE has sent its breakpoints
+            self.ready.set()
+
+        threading.Thread(target=wait, name="plldb-debugpy-wait", daemon=True).start()

@@ -1,0 +1,96 @@
+"""debugpy settings of attach: the port check, the launch configuration, .vscode/launch.json."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+import pytest
+
+from plldb.attach.debugger import (
+    LAUNCH_NAME,
+    DebuggerError,
+    DebugpySettings,
+    DebugServer,
+    check_port,
+    launch_configuration,
+    load_debugpy,
+    write_vscode_launch,
+)
+
+
+def test_a_port_in_use_is_refused_with_the_flag_to_change():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DebuggerError, match=f"--debugpy-port {port} on 127.0.0.1 is already"):
+            check_port("127.0.0.1", port)
+    check_port("127.0.0.1", port)  # free again
+    with pytest.raises(DebuggerError, match="not a TCP port"):
+        check_port("127.0.0.1", 70000)
+
+
+def test_without_debugpy_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "debugpy", None)  # import fails as if not installed
+    with pytest.raises(DebuggerError, match=r"pip install 'plldb\[debug\]'"):
+        load_debugpy()
+
+
+def test_the_launch_configuration_attaches_to_the_server():
+    configuration = launch_configuration(DebugpySettings("127.0.0.1", 5700))
+    assert configuration["request"] == "attach" and configuration["type"] == "debugpy"
+    assert configuration["connect"] == {"host": "127.0.0.1", "port": 5700}
+    assert configuration["name"] == LAUNCH_NAME
+
+
+def test_launch_json_is_created_then_updated_in_place_keeping_other_configurations(tmp_path):
+    first = launch_configuration(DebugpySettings(port=5678))
+    said = write_vscode_launch(tmp_path, first)
+    path = tmp_path / ".vscode" / "launch.json"
+    assert said == f"launch configuration {LAUNCH_NAME!r} written to {path}"
+    launch = json.loads(path.read_text())
+    launch["configurations"].insert(0, {"name": "mine", "type": "debugpy", "request": "launch"})
+    path.write_text(json.dumps(launch))
+    second = launch_configuration(DebugpySettings(port=5679))
+    assert "updated" in write_vscode_launch(tmp_path, second)
+    configurations = json.loads(path.read_text())["configurations"]
+    assert [c["name"] for c in configurations] == ["mine", LAUNCH_NAME]
+    assert configurations[1]["connect"]["port"] == 5679
+
+
+@pytest.mark.parametrize(
+    "content", ["// comments are JSONC, not JSON\n{}", "{not json", '{"configurations": 3}']
+)
+def test_a_launch_json_plldb_cannot_read_is_left_untouched_and_said_so(tmp_path, content):
+    path = tmp_path / ".vscode" / "launch.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    said = write_vscode_launch(tmp_path, launch_configuration(DebugpySettings()))
+    assert "left untouched" in said and str(path) in said
+    assert path.read_text() == content
+
+
+class FakeDebugpy:
+    def __init__(self) -> None:
+        self.listening: tuple[str, int] | None = None
+        self.client = __import__("threading").Event()
+
+    def listen(self, address: tuple[str, int]) -> None:
+        self.listening = address
+
+    def wait_for_client(self) -> None:
+        self.client.wait(10)
+
+
+def test_the_server_is_ready_at_once_or_when_the_client_attaches():
+    fake = FakeDebugpy()
+    server = DebugServer(DebugpySettings("127.0.0.1", 5678), fake)
+    server.start()
+    assert fake.listening == ("127.0.0.1", 5678) and server.ready.is_set()
+    waiting = DebugServer(DebugpySettings(wait_for_client=True), FakeDebugpy())
+    waiting.start()
+    assert not waiting.ready.is_set()
+    waiting._debugpy.client.set()
+    assert waiting.ready.wait(5)
