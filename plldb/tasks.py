@@ -189,22 +189,24 @@ def attach(
     function: list[str] | None = None,
     template: str | None = None,
     function_role: bool = False,
-    debugpy: bool = False,
-    debugpy_host: str = "127.0.0.1",
-    debugpy_port: int = 5678,
-    wait_for_client: bool = False,
-    write_vscode: bool = False,
     management_api_url: str | None = None,
     websocket_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
     verbose: bool = False,
+    # Last, so the older options keep their short flags (-m, -w, -p, -r, -v).
+    debugpy: bool = False,
+    debugpy_host: str = "127.0.0.1",
+    debugpy_port: int = 5678,
+    wait_for_client: bool = False,
+    write_vscode: bool = False,
 ):
     """Debug a deployed stack: its invocations run here, from local source, until Ctrl-C.
 
     Each function's handler is found through the stack's template (--template, or the
     template in the current directory) and runs with the function's variables and your own
-    AWS credentials; its answer goes back to the caller in AWS.
+    AWS credentials; its answer goes back to the caller in AWS. With --debugpy, your IDE
+    attaches to this process and breakpoints in your handlers stop relayed invocations.
 
     The API addresses come from stack `plldb` (run `plldb bootstrap setup` first) unless
     overridden, e.g. for custom domains, by --management-api-url / --websocket-url or the
