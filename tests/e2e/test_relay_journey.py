@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from plldb.attach.debugger import DebugpySettings, launch_configuration
+from tests.e2e.dap import DapClient
 from tests.e2e.support import (
     TARGET,
     AttachProcess,
@@ -130,4 +133,59 @@ def test_a_killed_debugger_hands_its_invocation_back_and_everything_is_restored(
         attach.stop(signal.SIGKILL)
     # The deployed handler ran instead: its own answer, not the local one.
     assert answers == [{"payload": "too late", "error": None}]
+    wait_until_restored(cloud)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_ide_attached_with_debugpy_stops_a_relayed_invocation_at_a_breakpoint(cloud):
+    port = _free_port()
+    attach = start_attach(
+        cloud, "--function", "*-plain", "--debugpy", "--debugpy-port", str(port),
+        "--wait-for-client",
+    )  # fmt: skip
+    dap = None
+    try:
+        attach.wait_for(f"debugpy listening on 127.0.0.1:{port}")
+        wait_until_instrumented(cloud, attach, ("plain",))
+        source = cloud.project / "src" / "plain.py"
+        line = 1 + next(
+            n for n, text in enumerate(source.read_text().splitlines()) if "print(" in text
+        )
+        dap = DapClient("127.0.0.1", port)
+        dap.request("initialize", clientID="plldb-tests", adapterID="debugpy",
+                    pathFormat="path", linesStartAt1=True, columnsStartAt1=True)  # fmt: skip
+        attached = dap.send("attach", **launch_configuration(DebugpySettings(port=port)))
+        dap.event("initialized")
+        breakpoints = dap.request(
+            "setBreakpoints", source={"path": str(source)}, breakpoints=[{"line": line}]
+        )
+        assert breakpoints["body"]["breakpoints"][0]["verified"]
+        dap.request("configurationDone")
+        dap.response(attached)
+
+        answers: list[dict[str, Any]] = []
+        caller = threading.Thread(
+            target=lambda: answers.append(invoke(cloud, "plain", {"debugged": True}))
+        )
+        caller.start()
+        stopped = dap.event("stopped", timeout=60)["body"]
+        assert stopped["reason"] == "breakpoint"
+        frames = dap.request("stackTrace", threadId=stopped["threadId"])["body"]["stackFrames"]
+        assert frames[0]["source"]["path"] == str(source) and frames[0]["line"] == line
+        time.sleep(0.5)
+        assert caller.is_alive() and answers == []  # the caller waits while we are stopped
+        dap.request("continue", threadId=stopped["threadId"])
+        caller.join(timeout=60)
+        assert answers[0]["error"] is None
+        assert answers[0]["payload"]["ran"] == "locally"
+        assert answers[0]["payload"]["echo"] == {"debugged": True}
+    finally:
+        if dap is not None:
+            dap.close()
+        attach.stop()
     wait_until_restored(cloud)

@@ -184,3 +184,30 @@ def test_without_a_template_nothing_is_attached(backend, moto_aws, monkeypatch, 
         main([*argv, "--template", "missing.yaml"])
     assert "missing.yaml not found" in capsys.readouterr().err
     assert backend.api.requests == []
+
+
+def test_a_debugpy_port_in_use_stops_attach_before_any_session(
+    backend, moto_aws, monkeypatch, capsys, project
+):
+    import socket
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDPLLDBTEST"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["plldb", "attach", "-s", "orders", "-m", backend.api.url, "-w", backend.gateway.url]
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--debugpy", "--debugpy-port", str(port)])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"plldb: error: --debugpy-port {port} on 127.0.0.1 is already in use: "
+        "pick another with --debugpy-port"
+    )
+    assert backend.api.requests == []  # nothing was attached
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--wait-for-client"])
+    assert refused.value.code == 1
+    assert "need --debugpy" in capsys.readouterr().err
