@@ -109,8 +109,14 @@ class DebugServer:
         self.ready = threading.Event()
 
     def start(self) -> None:
+        """Listen; called from the thread that runs the connection loop.
+
+        That thread is left untraced, so a developer stopped at a breakpoint (which suspends
+        every traced thread) does not also stop the connection: other invocations still arrive.
+        """
         debugpy = self._debugpy or load_debugpy()
         debugpy.listen((self.settings.host, self.settings.port))
+        debugpy.trace_this_thread(False)
         log.debug("debugpy listening on %s:%d", self.settings.host, self.settings.port)
         if not self.settings.wait_for_client:
             self.ready.set()

@@ -168,22 +168,34 @@ def test_an_ide_attached_with_debugpy_stops_a_relayed_invocation_at_a_breakpoint
         dap.request("configurationDone")
         dap.response(attached)
 
+        # Two concurrent invocations: each stops at the breakpoint on a thread of its own.
         answers: list[dict[str, Any]] = []
-        caller = threading.Thread(
-            target=lambda: answers.append(invoke(cloud, "plain", {"debugged": True}))
-        )
-        caller.start()
-        stopped = dap.event("stopped", timeout=60)["body"]
-        assert stopped["reason"] == "breakpoint"
-        frames = dap.request("stackTrace", threadId=stopped["threadId"])["body"]["stackFrames"]
-        assert frames[0]["source"]["path"] == str(source) and frames[0]["line"] == line
-        time.sleep(0.5)
-        assert caller.is_alive() and answers == []  # the caller waits while we are stopped
-        dap.request("continue", threadId=stopped["threadId"])
-        caller.join(timeout=60)
-        assert answers[0]["error"] is None
-        assert answers[0]["payload"]["ran"] == "locally"
-        assert answers[0]["payload"]["echo"] == {"debugged": True}
+        callers = [
+            threading.Thread(target=lambda n=n: answers.append(invoke(cloud, "plain", {"n": n})))
+            for n in range(2)
+        ]
+        for caller in callers:
+            caller.start()
+        threads = []
+        while len(set(threads)) < 2:
+            stopped = dap.event("stopped", timeout=60)["body"]
+            assert stopped["reason"] == "breakpoint"
+            threads.append(stopped["threadId"])
+            frames = dap.request("stackTrace", threadId=stopped["threadId"])["body"]["stackFrames"]
+            if frames:  # empty when a continue of another thread already resumed this one
+                assert frames[0]["source"]["path"] == str(source)
+                assert frames[0]["line"] == line
+            if len(threads) == 1:
+                # Both requests reach the CLI while the first is stopped: its connection runs on.
+                attach.wait_for("invoked offline-fixture-plain", timeout=60)
+                attach.wait_for("invoked offline-fixture-plain", timeout=60)
+                assert answers == []  # the callers wait while we are stopped
+            dap.send("continue", threadId=stopped["threadId"])
+        assert len(set(threads)) == 2
+        for caller in callers:
+            caller.join(timeout=60)
+        assert sorted(a["payload"]["echo"]["n"] for a in answers) == [0, 1]
+        assert all(a["error"] is None and a["payload"]["ran"] == "locally" for a in answers)
     finally:
         if dap is not None:
             dap.close()

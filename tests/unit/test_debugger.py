@@ -80,6 +80,9 @@ class FakeDebugpy:
     def listen(self, address: tuple[str, int]) -> None:
         self.listening = address
 
+    def trace_this_thread(self, should_trace: bool) -> None:
+        self.traced = should_trace
+
     def wait_for_client(self) -> None:
         self.client.wait(10)
 
@@ -89,6 +92,7 @@ def test_the_server_is_ready_at_once_or_when_the_client_attaches():
     server = DebugServer(DebugpySettings("127.0.0.1", 5678), fake)
     server.start()
     assert fake.listening == ("127.0.0.1", 5678) and server.ready.is_set()
+    assert fake.traced is False  # the connection loop keeps running at a breakpoint
     waiting = DebugServer(DebugpySettings(wait_for_client=True), FakeDebugpy())
     waiting.start()
     assert not waiting.ready.is_set()
