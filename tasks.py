@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from invoke import Collection, Context, task
 
 from plldb.tasks import build_namespace
+
+_EXAMPLE_DEPLOY = Path(__file__).resolve().parent / "examples" / "qr-upload" / "deploy.py"
+_EXAMPLE_HELP = {
+    "stack-name": "the example's stack (default: qr-upload-dev)",
+    "profile": "AWS profile to use (default: AWS_PROFILE or the default profile)",
+    "region": "AWS region (default: AWS_REGION or the profile's region)",
+}
 
 
 @task
@@ -23,18 +35,20 @@ def lint(c: Context):
 
 @task
 def demo(c: Context):
-    """Bootstrap plldb into moto's server on this machine (no AWS account), then remove it."""
+    """The whole journey offline: bootstrap, deploy the example, attach, invoke, detach."""
     from invoke.exceptions import Exit
 
-    from plldb.local.bootstrap_demo import run_bootstrap_demo
+    from plldb.local.demo import DemoError, run_demo
 
-    for step in run_bootstrap_demo():
-        print(f"$ {step.command}")
-        print(step.stderr, end="")
-        print(step.stdout, end="")
-        if step.returncode != 0:
-            raise Exit(f"{step.command} failed with exit code {step.returncode}", code=1)
-    print("Done: the same commands work against AWS once credentials and a region are set.")
+    def deploy(session, stack_name: str) -> dict[str, str]:
+        return _example_module().deploy(session, stack_name=stack_name)
+
+    try:
+        report = run_demo(_EXAMPLE_DEPLOY.parent, deploy)
+    except DemoError as error:
+        raise Exit(f"plldb demo: error: {error}", code=1) from None
+    total = sum(seconds for _, seconds in report.phases)
+    print(f"Done in {total:.1f} s: the same commands work against AWS once credentials are set.")
 
 
 @task
@@ -45,8 +59,63 @@ def bench(c: Context):
     c.run("python bench/bench_attach.py")
     c.run("python bench/bench_instrumentation.py")
     c.run("python bench/bench_relay.py")
+    c.run("python bench/bench_demo.py")
+
+
+def _example_module() -> ModuleType:
+    """examples/qr-upload/deploy.py, loaded by path: `qr-upload` is not an importable name."""
+    name = "qr_upload_deploy"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _EXAMPLE_DEPLOY)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _example_call(function: str, profile: str | None, region: str | None, **options):
+    import logging
+
+    from plldb.aws import make_session
+    from plldb.console import user_errors
+
+    with user_errors(False):
+        logging.getLogger("qr_upload_deploy").setLevel(logging.INFO)
+        return getattr(_example_module(), function)(make_session(profile, region), **options)
+
+
+@task(help={**_EXAMPLE_HELP, "environment": "dev or prod (default: dev)"})
+def example_deploy(
+    c: Context,
+    stack_name: str = "qr-upload-dev",
+    environment: str = "dev",
+    profile: str | None = None,
+    region: str | None = None,
+):
+    """Deploy the QR upload example stack (examples/qr-upload) and print its outputs."""
+    outputs = _example_call(
+        "deploy", profile, region, stack_name=stack_name, environment=environment
+    )
+    for key, value in sorted(outputs.items()):
+        print(f"{key}\t{value}")
+
+
+@task(help=_EXAMPLE_HELP)
+def example_destroy(
+    c: Context,
+    stack_name: str = "qr-upload-dev",
+    profile: str | None = None,
+    region: str | None = None,
+):
+    """Empty the example stack's buckets and delete it; the deployment bucket stays."""
+    deleted = _example_call("destroy", profile, region, stack_name=stack_name)
+    print(f"{stack_name}\t{'deleted' if deleted else 'not found'}")
 
 
 ns = build_namespace()
 for _task in (test, lint, demo, bench):
     ns.add_task(_task)
+example = Collection("example")
+example.add_task(example_deploy, name="deploy")
+example.add_task(example_destroy, name="destroy")
+ns.add_collection(example)

@@ -72,19 +72,26 @@ def package_layer(layer_dir: Path, functions_dir: Path | None = None) -> Artifac
     """
     if not (layer_dir / "bin" / "bootstrap").is_file():
         raise TemplateError(f"Layer exec wrapper not found at {layer_dir / 'bin' / 'bootstrap'}")
-    entries = []
-    for path in sorted(layer_dir.rglob("*")):
-        relative = path.relative_to(layer_dir)
-        if not path.is_file() or _skipped(relative):
-            continue
-        entries.append((relative.as_posix(), path.read_bytes(), _mode_for(relative)))
-        if functions_dir is not None and relative.suffix == ".py":
-            for imported in sorted(_imported_names(path)):
+    entries = tree_entries(layer_dir)
+    for name, _, _ in list(entries):
+        if functions_dir is not None and name.endswith(".py"):
+            relative = Path(name)
+            for imported in sorted(_imported_names(layer_dir / relative)):
                 helper = functions_dir / f"{imported}.py"
-                name = (relative.parent / helper.name).as_posix()
                 if imported.startswith("_") and helper.is_file():
-                    entries.append((name, helper.read_bytes(), _FILE_MODE))
+                    entry = (relative.parent / helper.name).as_posix()
+                    entries.append((entry, helper.read_bytes(), _FILE_MODE))
     return Artifact(LAYER_ARTIFACT, build_zip(sorted(set(entries))))
+
+
+def tree_entries(directory: Path) -> list[tuple[str, bytes, int]]:
+    """(name, content, mode) of every file under `directory`, caches left out; `bin/` executable."""
+    entries = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if path.is_file() and not _skipped(relative):
+            entries.append((relative.as_posix(), path.read_bytes(), _mode_for(relative)))
+    return entries
 
 
 def build_zip(entries: list[tuple[str, bytes, int]]) -> bytes:

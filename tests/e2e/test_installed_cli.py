@@ -182,17 +182,3 @@ def test_inv_runs_the_same_collection_from_the_repository(tmp_path, aws):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / __version__ / "package.json").is_file()
-
-
-def test_the_readme_demo_bootstraps_twice_and_cleans_up():
-    from plldb.local.bootstrap_demo import run_bootstrap_demo
-
-    results = run_bootstrap_demo()
-    assert [step.command for step in results] == [
-        "plldb bootstrap setup",
-        "plldb bootstrap setup",
-        "plldb bootstrap destroy --all",
-    ]
-    assert [step.returncode for step in results] == [0, 0, 0], results[-1].stderr
-    assert "Uploaded 0 artifacts (0 bytes)" in results[1].stderr
-    assert "deleted" in results[2].stderr
