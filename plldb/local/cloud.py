@@ -240,6 +240,7 @@ class OfflineCloud(Service):
         """One client per service, kept: the watcher asks every half second, and building a
         client loads its service model (tens of milliseconds). boto3 clients are thread-safe."""
         import boto3
+        from botocore.config import Config
 
         with self._clients_lock:
             if service not in self._clients:
@@ -249,6 +250,9 @@ class OfflineCloud(Service):
                     region_name=self.region,
                     aws_access_key_id=ACCESS_KEY,
                     aws_secret_access_key=SECRET_KEY,
+                    # moto on loopback fails deterministically or not at all: retrying a 500
+                    # (a function whose variables hold an unresolved layer) only costs seconds.
+                    config=Config(retries={"max_attempts": 1}),
                 )
             return self._clients[service]
 
