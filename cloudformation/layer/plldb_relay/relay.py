@@ -17,13 +17,14 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+import _instrumentation as plan
 from debugger_link import DebuggerLink, Settings
 from runtime_proxy import RuntimeProxy
 
 logger = logging.getLogger("plldb.relay")
 
-EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
-ORIGINAL_EXEC_WRAPPER = "PLLDB_ORIGINAL_EXEC_WRAPPER"
+# The names instrumentation sets on the function (packaged from lambda_functions/).
+EXEC_WRAPPER, ORIGINAL_EXEC_WRAPPER = plan.EXEC_WRAPPER, plan.ORIGINAL_EXEC_WRAPPER
 
 
 def layers_root() -> Path:
