@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -40,15 +41,27 @@ def installed(tmp_path_factory) -> Path:
     )
     (wheel,) = work.glob("plldb-*.whl")
     env_dir = work / "venv"
-    # The venv sees the already-installed dependencies, so no download is needed; plldb
-    # itself comes from the wheel, which the venv's own site-packages puts first.
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    _see_running_environment(env_dir)
     subprocess.run(
         [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
     )
     return env_dir / "bin"
+
+
+def _see_running_environment(env_dir: Path) -> None:
+    """Let the new venv import the dependencies installed where pytest runs, without a download.
+
+    `system_site_packages` would expose the base interpreter's packages, not those of the venv
+    pytest runs in. A .pth file adds this environment's site-packages after the new venv's
+    own, so plldb itself still comes from the wheel.
+    """
+    outer = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    (inner,) = (env_dir / "lib").glob("python*/site-packages")
+    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in sorted(outer))
+    (inner / "zz_plldb_test_outer_site.pth").write_text(lines)
 
 
 @pytest.fixture(scope="module")

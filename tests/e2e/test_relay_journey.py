@@ -54,19 +54,21 @@ def wait_until_restored(cloud: Any) -> None:
     )
 
 
+@pytest.fixture(scope="class")
+def debugger(cloud):
+    """One debugger attached for a whole class, as a developer keeps it open."""
+    globs = [argument for name in RELAYED for argument in ("--function", f"*-{name}")]
+    attach = start_attach(cloud, *globs)
+    try:
+        wait_until_instrumented(cloud, attach, RELAYED)
+        yield attach
+    finally:
+        assert attach.stop() == 0
+    wait_until_restored(cloud)
+
+
 class TestAttached:
     """One debugger attached for the whole class, as a developer keeps it open."""
-
-    @pytest.fixture(scope="class")
-    def debugger(self, cloud):
-        globs = [argument for name in RELAYED for argument in ("--function", f"*-{name}")]
-        attach = start_attach(cloud, *globs)
-        try:
-            wait_until_instrumented(cloud, attach, RELAYED)
-            yield attach
-        finally:
-            assert attach.stop() == 0
-        wait_until_restored(cloud)
 
     def test_the_local_handler_answers_the_caller(self, cloud, debugger):
         answer = invoke(cloud, "plain", {"order": 7})
