@@ -39,11 +39,25 @@ def test_the_schema_check_does_reject_a_broken_workflow(tmp_path):
     assert _check(broken).returncode != 0
 
 
-def test_ci_runs_lint_and_tests_on_push_and_pull_request():
+def _readme_test_command() -> str:
+    readme = (WORKFLOWS.parents[1] / "README.md").read_text()
+    block = readme.split("Run the tests", 1)[1].split("```", 2)[1]
+    (command,) = [line for line in block.splitlines() if line.strip()]
+    return command.strip()
+
+
+def test_ci_runs_lint_and_the_readme_test_command_on_push_and_pull_request():
     workflow = _load("ci.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
-    assert "inv lint" in commands and "inv test" in commands
+    assert "inv lint" in commands
+    assert _readme_test_command() in commands
+    assert "3.14" in workflow["jobs"]["test"]["strategy"]["matrix"]["python"]
+
+
+def test_the_ci_entry_point_runs_the_readme_test_command():
+    script = (WORKFLOWS.parents[1] / ".ci" / "run").read_text().splitlines()
+    assert script[-1] == _readme_test_command()
 
 
 def test_deploy_is_manual_uses_oidc_and_runs_the_steps_in_order():
@@ -51,7 +65,9 @@ def test_deploy_is_manual_uses_oidc_and_runs_the_steps_in_order():
     assert set(workflow["on"]) == {"workflow_dispatch"}
     assert workflow["permissions"]["id-token"] == "write"
     steps = workflow["jobs"]["deploy"]["steps"]
-    assert any("configure-aws-credentials" in step.get("uses", "") for step in steps)
+    (credentials,) = [s for s in steps if "configure-aws-credentials" in s.get("uses", "")]
+    # A role ARN is not a secret: a repository variable (docs/ci-deploy.md).
+    assert credentials["with"]["role-to-assume"] == "${{ vars.PLLDB_DEPLOY_ROLE_ARN }}"
     commands = [step["run"] for step in steps if step.get("run", "").startswith("inv ")]
     assert commands == [
         "inv bootstrap.bucket",
