@@ -30,6 +30,37 @@ class DebugpySettings:
     wait_for_client: bool = False
 
 
+def debugpy_settings(
+    debugpy: bool,
+    host: str | None = None,
+    port: int | None = None,
+    wait_for_client: bool = False,
+    write_vscode: bool = False,
+) -> DebugpySettings | None:
+    """The debugpy server attach asked for, or None; flags that need --debugpy are refused."""
+    if not debugpy:
+        given = [
+            flag
+            for flag, present in (
+                ("--debugpy-host", host is not None),
+                ("--debugpy-port", port is not None),
+                ("--wait-for-client", wait_for_client),
+                ("--write-vscode", write_vscode),
+            )
+            if present
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise DebuggerError(f"{' and '.join(given)} {verb} --debugpy: add --debugpy")
+        return None
+    defaults = DebugpySettings()
+    return DebugpySettings(
+        defaults.host if host is None else host,
+        defaults.port if port is None else port,
+        wait_for_client,
+    )
+
+
 def load_debugpy() -> Any:
     try:
         import debugpy

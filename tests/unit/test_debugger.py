@@ -98,3 +98,17 @@ def test_the_server_is_ready_at_once_or_when_the_client_attaches():
     assert not waiting.ready.is_set()
     waiting._debugpy.client.set()
     assert waiting.ready.wait(5)
+
+
+def test_debugpy_settings_resolve_defaults_only_when_not_given():
+    from plldb.attach.debugger import debugpy_settings
+
+    assert debugpy_settings(False) is None
+    assert debugpy_settings(True) == DebugpySettings("127.0.0.1", 5678, False)
+    assert debugpy_settings(True, "192.168.1.5", 6000, True) == DebugpySettings(
+        "192.168.1.5", 6000, True
+    )
+    with pytest.raises(DebuggerError, match=r"^--debugpy-host and --debugpy-port need --debugpy"):
+        debugpy_settings(False, "127.0.0.1", 5678)
+    with pytest.raises(DebuggerError, match=r"^--write-vscode needs --debugpy"):
+        debugpy_settings(False, write_vscode=True)
