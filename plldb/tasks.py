@@ -8,7 +8,7 @@ from typing import Any
 from invoke import Collection, Context
 
 from plldb.bootstrap import names
-from plldb.console import TqdmReporter, user_errors
+from plldb.console import INTERRUPTED_EXIT_CODE, TqdmReporter, user_errors
 from plldb.flags import plldb_task
 
 # boto3 is imported inside the library calls, not here, so `plldb --help` stays fast.
@@ -232,7 +232,7 @@ def attach(
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
     with user_errors(verbose):
         debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client, write_vscode)
-        run_attach(
+        detached = run_attach(
             _target(profile, region),
             stack_name,
             attach_printer(),
@@ -245,6 +245,9 @@ def attach(
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )
+    if detached.signal is not None:
+        # Stopped by Ctrl-C or SIGTERM, like an interrupted command: 128 + SIGINT's number.
+        raise Exit(code=INTERRUPTED_EXIT_CODE)
 
 
 def build_namespace() -> Collection:
