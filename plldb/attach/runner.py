@@ -85,7 +85,7 @@ def attach(
     settings: LoopSettings | None = None,
     stop: threading.Event | None = None,
     environ: Mapping[str, str] | None = None,
-    restore_wait_seconds: float = 10.0,
+    restore_wait_seconds: float = 5.0,
 ) -> Detached:
     """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; how it ended.
 
