@@ -15,7 +15,11 @@ from plldb.tasks import build_namespace
 
 # The core flags plldb honours; invoke's others (--pty, --dry, --hide, ...) steer `c.run`,
 # which plldb's tasks never call.
-_CORE_FLAGS = ("help", "version", "list")
+_CORE_FLAGS = {
+    "help": "show this help, or a command's: plldb COMMAND --help",
+    "version": "show plldb's version and exit",
+    "list": "list the commands (optionally of one group, e.g. --list bootstrap)",
+}
 _PARSE_WORDING = (
     (re.compile(r"^Flag (\S+) needed value and was not given one!$"), r"\1 needs a value"),
     (re.compile(r"^Flag (\S+) doesn't take any value!$"), r"\1 takes no value"),
@@ -54,7 +58,10 @@ class PlldbProgram(Program):
     """invoke's Program with plldb's own core flags, help text and error lines."""
 
     def core_args(self) -> list[Argument]:
-        return [argument for argument in super().core_args() if argument.name in _CORE_FLAGS]
+        kept = [argument for argument in super().core_args() if argument.name in _CORE_FLAGS]
+        for argument in kept:
+            argument.help = _CORE_FLAGS[argument.name]
+        return kept
 
     @property
     def args(self) -> Lexicon:
