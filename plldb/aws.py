@@ -49,7 +49,48 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
         raise ConfigurationError(
             "No AWS region configured: pass --region, set AWS_REGION or give the profile a region"
         )
+    if not _endpoint_overridden(session):
+        check_region(session.region_name, known_regions(session))
     return session
+
+
+def known_regions(session: boto3.Session) -> set[str]:
+    """Every region of every partition botocore knows, read from its bundled data (no call)."""
+    botocore_session = session._session  # boto3 exposes the data loader only here
+    regions: set[str] = set()
+    for data in ("endpoints", "partitions"):
+        try:
+            partitions = botocore_session.get_data(data)["partitions"]
+        except Exception:  # an older or trimmed botocore may lack one of the files
+            partitions = []
+        for partition in partitions:
+            regions.update(partition.get("regions") or {})
+    return regions
+
+
+def check_region(region: str, known: set[str]) -> None:
+    """Refuse a region name no partition has, e.g. a typo, before any call goes to its host."""
+    if not known or region in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(region, sorted(known), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise ConfigurationError(
+        f"{region!r} is not an AWS region: {hint}(a region newer than this botocore needs "
+        "`pip install -U botocore`; for a custom endpoint set AWS_ENDPOINT_URL)"
+    )
+
+
+def _endpoint_overridden(session: boto3.Session) -> bool:
+    """True when requests go to an endpoint the user set, where any region name may be valid."""
+    if any(name.startswith("AWS_ENDPOINT_URL") and value for name, value in os.environ.items()):
+        return True
+    try:
+        config = session._session.get_scoped_config()
+    except Exception:  # a broken profile shows up at the first call, with its own error
+        return False
+    return bool(config.get("endpoint_url") or config.get("services"))
 
 
 def make_client(session: boto3.Session, service: str) -> Any:
@@ -88,6 +129,7 @@ def aws_errors(doing: str) -> Iterator[None]:
         NoRegionError,
         PartialCredentialsError,
     )
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -115,5 +157,11 @@ def aws_errors(doing: str) -> Iterator[None]:
         raise AwsOperationError(
             f"AWS error while {doing}: {code}: {error_message(error)}"
         ) from error
-    except BotoCoreError as error:
-        raise AwsOperationError(f"AWS error while {doing}: {error}") from error
+    except (BotoCoreError, ResponseParserError) as error:
+        # ResponseParserError: an answer that is not AWS's (a proxy, a wrong endpoint).
+        raise AwsOperationError(f"AWS error while {doing}: {_first_line(error)}") from error
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
 
 from plldb.bootstrap import names
-from plldb.console import TqdmReporter, user_errors
+from plldb.console import INTERRUPTED_EXIT_CODE, TqdmReporter, user_errors
+from plldb.flags import plldb_task
 
 # boto3 is imported inside the library calls, not here, so `plldb --help` stays fast.
 
@@ -18,6 +19,8 @@ _AWS_HELP = {
     "verbose": "show details and tracebacks",
 }
 _BUILD_HELP = {"build-dir": "where steps leave their output (default: .plldb/build)"}
+# The only short flags: invoke's automatic ones (-a, -b, -e, ...) change as options are added.
+_AWS_SHORT = {"profile": "p", "region": "r", "verbose": "v"}
 
 
 def _build(build_dir: str | None):
@@ -42,7 +45,7 @@ def _aws_step(
         return getattr(steps, name)(_target(profile, region), _build(build_dir), TqdmReporter())
 
 
-@task(help={**_AWS_HELP})
+@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP})
 def bucket(
     c: Context, profile: str | None = None, region: str | None = None, verbose: bool = False
 ):
@@ -54,7 +57,7 @@ def bucket(
     print(name)
 
 
-@task(help={**_BUILD_HELP, "verbose": _AWS_HELP["verbose"]})
+@plldb_task(short={"verbose": "v"}, help={**_BUILD_HELP, "verbose": _AWS_HELP["verbose"]})
 def package(c: Context, build_dir: str | None = None, verbose: bool = False):
     """Zip each Lambda function and the debugger layer into the build directory (no AWS calls)."""
     from plldb.bootstrap import steps
@@ -65,7 +68,7 @@ def package(c: Context, build_dir: str | None = None, verbose: bool = False):
         print(f"{artifact.name}\t{artifact.size}\t{artifact.sha256}")
 
 
-@task(help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
 def upload(
     c: Context,
     profile: str | None = None,
@@ -80,7 +83,7 @@ def upload(
         print(f"s3://{record.bucket}/{artifact.key}\t{state}\t{artifact.version_id or '-'}")
 
 
-@task(help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
 def render(
     c: Context,
     profile: str | None = None,
@@ -93,7 +96,7 @@ def render(
     print(record.template_url)
 
 
-@task(help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
 def deploy(
     c: Context,
     profile: str | None = None,
@@ -106,7 +109,7 @@ def deploy(
     _print_outputs(result.outputs)
 
 
-@task(default=True, help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(default=True, short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
 def setup(
     c: Context,
     profile: str | None = None,
@@ -119,7 +122,10 @@ def setup(
     _print_outputs(result.deploy.outputs)
 
 
-@task(help={**_AWS_HELP, "all": "also empty (every object version) and delete the bucket"})
+@plldb_task(
+    short=_AWS_SHORT,
+    help={**_AWS_HELP, "all": "also empty (every object version) and delete the bucket"},
+)
 def destroy(
     c: Context,
     profile: str | None = None,
@@ -139,8 +145,9 @@ def _print_outputs(outputs: dict[str, str]) -> None:
         print(f"{key}\t{outputs[key]}")
 
 
-@task(
+@plldb_task(
     name="up",
+    short={"region": "r", "verbose": "v"},
     help={
         "region": "region the offline cloud plays (default: eu-west-1)",
         "moto-port": "fixed port for moto's server (default: a free one)",
@@ -158,10 +165,12 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
 
 
-@task(
+@plldb_task(
     # No positional arguments: a positional stack_name would swallow `--help` as its value.
     positional=[],
     iterable=["function"],
+    short={"stack-name": "s", "function": "f", **_AWS_SHORT},
+    kinds={"debugpy-port": int},
     help={
         "stack-name": "the deployed stack whose Lambda functions to debug (required)",
         "function": "only functions whose name or logical id matches this glob (repeatable)",
@@ -194,10 +203,10 @@ def attach(
     profile: str | None = None,
     region: str | None = None,
     verbose: bool = False,
-    # Last, so the older options keep their short flags (-m, -w, -p, -r, -v).
     debugpy: bool = False,
-    debugpy_host: str = "127.0.0.1",
-    debugpy_port: int = 5678,
+    # None: not given, so it can be refused without --debugpy; debugger.py has the defaults.
+    debugpy_host: str | None = None,
+    debugpy_port: int | None = None,
     wait_for_client: bool = False,
     write_vscode: bool = False,
 ):
@@ -215,21 +224,15 @@ def attach(
     """
     from invoke.exceptions import Exit
 
+    from plldb.attach.debugger import debugpy_settings
     from plldb.attach.runner import attach as run_attach
     from plldb.console import attach_printer
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
-    if (wait_for_client or write_vscode) and not debugpy:
-        raise Exit("plldb: error: --wait-for-client and --write-vscode need --debugpy", code=1)
-    debug = None
-    if debugpy:
-        from plldb.attach.debugger import DebugpySettings
-
-        debug = DebugpySettings(debugpy_host, debugpy_port, wait_for_client)
-
     with user_errors(verbose):
-        run_attach(
+        debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client, write_vscode)
+        detached = run_attach(
             _target(profile, region),
             stack_name,
             attach_printer(),
@@ -242,6 +245,9 @@ def attach(
             management_api_url=management_api_url,
             websocket_url=websocket_url,
         )
+    if detached.signal is not None:
+        # Stopped by Ctrl-C or SIGTERM, like an interrupted command: 128 + SIGINT's number.
+        raise Exit(code=INTERRUPTED_EXIT_CODE)
 
 
 def build_namespace() -> Collection:

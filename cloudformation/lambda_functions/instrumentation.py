@@ -153,11 +153,7 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
         else:
             python.append((name, logical_id, configuration))
     if not python:
-        narrowed = f" matching {', '.join(globs)}" if globs else ""
-        result["message"] = f"no Python functions{narrowed} in stack {stack_name}: nothing changed"
-        logger.info("session %s: %s", short_id(session_id), result["message"])
-        _Progress("instrumented", 0, session.get("ConnectionId")).say(result["message"])
-        return result
+        return _nothing_to_debug(session, stack_name, globs, functions, configurations, result)
 
     _ensure_map(session_id)
     recorded = session.get(INSTRUMENTED) or {}
@@ -198,6 +194,35 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
         len(result["skipped"]),
         len(result["failed"]),
     )
+    return result
+
+
+def _nothing_to_debug(
+    session: dict[str, Any],
+    stack_name: str,
+    globs: list[str],
+    functions: list[tuple[str, str]],
+    configurations: list[tuple[dict[str, Any], str | None]],
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    """Say what the stack holds, then end the session: a debugger with nothing to debug waits
+    for nothing, and its CLI exits instead of staying attached."""
+    narrowed = f" matching {', '.join(globs)}" if globs else ""
+    found = sorted({**result["skipped"], **result["failed"]}.items())
+    if found:
+        summary = f"found {len(found)}: " + ", ".join(f"{name} ({why})" for name, why in found)
+    elif globs:
+        summary = "no function of the stack matches"
+    else:
+        summary = "the stack has no Lambda functions"
+    result["message"] = (
+        f"no Python functions{narrowed} in stack {stack_name} ({summary}): nothing changed"
+    )
+    logger.info("session %s: %s", short_id(session["SessionId"]), result["message"])
+    progress = _Progress("instrumented", 0, session.get("ConnectionId"))
+    for name, why in found:
+        progress.say(f"found {name}: {why}")
+    progress.end(result["message"])
     return result
 
 
@@ -546,10 +571,12 @@ def _forget_unlocked(session_id: str, name: str) -> None:
 # ------------------------------------------------------------------ progress
 
 
-def post_progress(connection_id: str, text: str) -> None:
-    """One info message to the CLI; a connection that is gone or failing never stops the work."""
+def post_progress(connection_id: str, text: str, final: bool = False) -> None:
+    """One info message to the CLI (or, `final`, the end of its session); a connection that is
+    gone or failing never stops the work."""
+    message = _protocol.session_closed(text) if final else _protocol.info(text)
     try:
-        _sessions.post_to_connection(connection_id, _protocol.encode(_protocol.info(text)))
+        _sessions.post_to_connection(connection_id, _protocol.encode(message))
     except (BotoCoreError, ClientError) as error:
         logger.warning("progress message not delivered: %s", _describe(error))
 
@@ -572,6 +599,11 @@ class _Progress:
     def say(self, text: str) -> None:
         if self.connection_id:
             post_progress(self.connection_id, text)
+
+    def end(self, text: str) -> None:
+        """The last word: the CLI stops, and its disconnect closes the session."""
+        if self.connection_id:
+            post_progress(self.connection_id, text, final=True)
 
 
 def _summarise(result: dict[str, Any], progress: _Progress) -> None:

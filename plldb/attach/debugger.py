@@ -5,18 +5,21 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plldb.attach import jsonc
 from plldb.attach.errors import AttachError
 
 log = logging.getLogger(__name__)
 
 LAUNCH_NAME = "plldb: attach"
 INSTALL_HINT = "pip install 'plldb[debug]'"
+FILE_VALIDATION_VARIABLE = "PYDEVD_DISABLE_FILE_VALIDATION"
 
 
 class DebuggerError(AttachError):
@@ -30,7 +33,42 @@ class DebugpySettings:
     wait_for_client: bool = False
 
 
+def debugpy_settings(
+    debugpy: bool,
+    host: str | None = None,
+    port: int | None = None,
+    wait_for_client: bool = False,
+    write_vscode: bool = False,
+) -> DebugpySettings | None:
+    """The debugpy server attach asked for, or None; flags that need --debugpy are refused."""
+    if not debugpy:
+        given = [
+            flag
+            for flag, present in (
+                ("--debugpy-host", host is not None),
+                ("--debugpy-port", port is not None),
+                ("--wait-for-client", wait_for_client),
+                ("--write-vscode", write_vscode),
+            )
+            if present
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise DebuggerError(f"{' and '.join(given)} {verb} --debugpy: add --debugpy")
+        return None
+    defaults = DebugpySettings()
+    return DebugpySettings(
+        defaults.host if host is None else host,
+        defaults.port if port is None else port,
+        wait_for_client,
+    )
+
+
 def load_debugpy() -> Any:
+    # pydevd warns at every start that frozen (stdlib) modules may miss breakpoints; handlers
+    # are never frozen, and the warning reads like a failure. It must be set before the import,
+    # and the adapter process debugpy starts inherits it. A user's own value wins.
+    os.environ.setdefault(FILE_VALIDATION_VARIABLE, "1")
     try:
         import debugpy
     except ImportError:
@@ -74,29 +112,38 @@ def launch_configuration(settings: DebugpySettings) -> dict[str, Any]:
 def write_vscode_launch(project: Path, configuration: dict[str, Any]) -> str:
     """Add (or replace, by name) the configuration in .vscode/launch.json; what was done.
 
-    A launch.json that is not plain JSON (VS Code allows comments) is left untouched.
+    The file may hold comments and trailing commas, as VS Code's own default does: it is
+    edited as text, so everything else in it stays as the user wrote it.
     """
     path = project / ".vscode" / "launch.json"
-    if path.exists():
-        try:
-            launch = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            return (
-                f"{path} is not valid JSON ({error}); left untouched: add the configuration above"
-            )
-        configurations = launch.get("configurations") if isinstance(launch, dict) else None
-        if not isinstance(configurations, list):
-            return f"{path} has no configurations list; left untouched: add the configuration above"
-        kept = [
-            c for c in configurations if not (isinstance(c, dict) and c.get("name") == LAUNCH_NAME)
-        ]
-        launch["configurations"] = [*kept, configuration]
-        verb = "updated" if len(kept) < len(configurations) else "added to"
-    else:
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         launch = {"version": "0.2.0", "configurations": [configuration]}
-        verb = "written to"
-    path.write_text(json.dumps(launch, indent=4) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(launch, indent=4) + "\n", encoding="utf-8")
+        return f"launch configuration {LAUNCH_NAME!r} written to {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = jsonc.parse(text)
+    except (jsonc.JsoncError, UnicodeDecodeError) as error:
+        return (
+            f"{path} cannot be read as JSON ({error}); left untouched: add the configuration above"
+        )
+    configurations = root.members.get("configurations") if isinstance(root.value, dict) else None
+    if configurations is None or not isinstance(configurations.value, list):
+        return f"{path} has no configurations list; left untouched: add the configuration above"
+    ours = [
+        item
+        for item in configurations.items
+        if isinstance(item.value, dict) and item.value.get("name") == LAUNCH_NAME
+    ]
+    if ours:
+        for item in reversed(ours):  # from the end, so earlier positions stay valid
+            text = jsonc.replace_item(text, item, configuration)
+        verb = "updated in"
+    else:
+        text = jsonc.append_item(text, configurations, configuration)
+        verb = "added to"
+    path.write_text(text, encoding="utf-8")
     return f"launch configuration {LAUNCH_NAME!r} {verb} {path}"
 
 

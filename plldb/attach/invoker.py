@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -27,6 +27,7 @@ from plldb.attach.environment import (
 )
 from plldb.attach.invocation import Invocation, InvocationResult, LambdaContext
 from plldb.attach.local_source import LocalFunction, SourceNotFoundError, split_handler
+from plldb.attach.workers import DaemonPool
 
 logger = logging.getLogger(__name__)
 
@@ -209,12 +210,19 @@ class LocalInvoker:
         *,
         max_workers: int = 10,
         ready: threading.Event | None = None,
+        close_wait_seconds: float = 1.0,
     ) -> None:
-        """`ready`, when given, holds submitted invocations until it is set (an IDE attached)."""
+        """`ready`, when given, holds submitted invocations until it is set (an IDE attached).
+
+        Closing waits `close_wait_seconds` for running handlers, then leaves them behind: once
+        detached, their answers have no connection to go to.
+        """
         self._sources = sources
         self._ready = ready
         self._loader = _CodeLoader()
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="plldb-invoke")
+        self._pool = DaemonPool(max_workers, "plldb-invoke")
+        self._close_wait = close_wait_seconds
+        self._closing = threading.Event()
         self._closed = False
         install_environ_overlay()
 
@@ -233,8 +241,12 @@ class LocalInvoker:
         if self._closed:
             return
         self._closed = True
-        self._pool.shutdown(wait=True)
-        uninstall_environ_overlay()
+        self._closing.set()
+        left = self._pool.shutdown(self._close_wait)
+        if left:
+            logger.info("left %d invocation(s) running after detaching", left)
+        else:
+            uninstall_environ_overlay()  # only once no handler reads the environment
 
     def __enter__(self) -> LocalInvoker:
         return self
@@ -262,8 +274,14 @@ class LocalInvoker:
         if self._ready is None or self._ready.is_set():
             return None
         logger.info("request %s waits for the debugger client", invocation.request_id)
-        remaining = invocation.deadline_ms / 1000 - time.time()
-        if self._ready.wait(max(0.0, remaining)):
+        deadline = invocation.deadline_ms / 1000
+        while not self._ready.wait(min(0.1, max(0.0, deadline - time.time()))):
+            if self._closing.is_set():
+                message = "plldb detached before a debugger client attached"
+                return _failed(invocation.request_id, "plldb.DebuggerNotAttached", message)
+            if time.time() >= deadline:
+                break
+        else:
             return None
         message = "no debugger client attached before the invocation's deadline"
         return _failed(invocation.request_id, "plldb.DebuggerNotAttached", message)

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
@@ -21,11 +22,21 @@ from plldb.attach.discovery import Endpoints, discover_endpoints
 from plldb.attach.dispatch import RelayListener
 from plldb.attach.invoker import LocalInvoker
 from plldb.attach.local_source import SourceMap, find_template, stack_functions
+from plldb.attach.restore import InstrumentedFunctions, RestoreReport, await_restore
 from plldb.attach.sessions import Session, create_session
 from plldb.attach.signals import stop_on_signals
 from plldb.aws import AwsTarget
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detached:
+    """How an attach ended: the endpoints it used, the stop signal, what it saw restored."""
+
+    endpoints: Endpoints
+    signal: int | None
+    restore: RestoreReport | None
 
 
 def local_sources(
@@ -74,19 +85,25 @@ def attach(
     settings: LoopSettings | None = None,
     stop: threading.Event | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Endpoints:
-    """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; returns the endpoints it used.
+    restore_wait_seconds: float = 5.0,
+) -> Detached:
+    """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; how it ended.
 
     Relayed invocations run from the local source that `template` (or the template in `cwd`)
     points at, with the developer's credentials, or the function role's with `function_role`.
     Everything that can be checked locally is checked before the session is created.
+    Once detached, it waits up to `restore_wait_seconds` for the backend to restore the
+    functions it instrumented, and reports what it saw.
     """
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
     debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None
 
+    session_ids: list[str] = []
+    seen = InstrumentedFunctions(listener)
+
     def new_session(take_over: bool) -> Session:
-        return create_session(
+        session = create_session(
             target,
             endpoints.management_api_url,
             stack_name,
@@ -94,17 +111,24 @@ def attach(
             functions=functions,
             function_role=function_role,
         )
+        session_ids.append(session.session_id)
+        return session
 
     stop = stop or threading.Event()
     ready = debug_server.ready if debug_server else None
     with LocalInvoker(sources, ready=ready) as invoker:
         relay = RelayListener(
-            listener, invoker, lambda text: loop.send(text), function_role=function_role
+            seen, invoker, lambda text: loop.send(text), function_role=function_role
         )
         loop = ConnectionLoop(
             endpoints.websocket_url, new_session, relay, stop, settings, stack_name=stack_name
         )
-        with stop_on_signals(stop):
+        with stop_on_signals(stop) as received:
             loop.run(force=force)
     log.debug("detached from stack %s after %d session(s)", stack_name, loop.sessions_created)
-    return endpoints
+    # Python's own handlers are back: a second Ctrl-C cuts this wait short (KeyboardInterrupt).
+    report = await_restore(
+        target.client("lambda"), seen.names, session_ids, timeout=restore_wait_seconds
+    )
+    listener.notice(report.line())
+    return Detached(endpoints, received.number, report)

@@ -57,13 +57,14 @@ def bootstrap(env: dict[str, str], build_dir: Path) -> subprocess.CompletedProce
     )
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> bool:
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> bool:
+    """Poll `predicate` until it holds; one last look at the deadline, so a slow poll counts."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.05)
-    return False
+        time.sleep(interval)
+    return bool(predicate())
 
 
 class AttachProcess:
@@ -108,11 +109,11 @@ class AttachProcess:
                 return line
         raise AssertionError(f"{text!r} not seen; output so far: {self.seen}")
 
-    def stop(self, signum: int = signal.SIGINT) -> int:
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 60) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signum)
         try:
-            return self.process.wait(timeout=30)
+            return self.process.wait(timeout=timeout)
         finally:
             if self.process.poll() is None:
                 self.process.kill()

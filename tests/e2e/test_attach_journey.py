@@ -13,10 +13,18 @@ import requests
 import websocket
 from requests_aws4auth import AWS4Auth
 
-from tests.e2e.support import TARGET, configurations, is_instrumented, start_attach, wait_for
+from tests.e2e.support import (
+    TARGET,
+    client,
+    configurations,
+    is_instrumented,
+    start_attach,
+    wait_for,
+)
 from tests.e2e.support import outputs as outputs_of
 
 pytestmark = pytest.mark.e2e
+INTERRUPTED = 130  # attach stopped by Ctrl-C or SIGTERM (docs/troubleshooting.md)
 
 
 def _outputs(cloud) -> dict[str, str]:
@@ -48,8 +56,8 @@ def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
     (active,) = _items(sessions, "ACTIVE")
     assert active["StackName"] == TARGET and active["ConnectionId"]
     assert int(active["TTL"]) > time.time() + 3000
-    assert attach.stop(signal.SIGINT) == 0
-    assert wait_for(lambda: _items(sessions, "CLOSED"))
+    assert attach.stop(signal.SIGINT) == INTERRUPTED
+    assert wait_for(lambda: _items(sessions, "CLOSED"), timeout=60)
     (closed,) = _items(sessions)
     assert closed["Status"] == "CLOSED" and "ConnectionId" not in closed
 
@@ -57,8 +65,8 @@ def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
 def test_sigterm_also_detaches_cleanly(cloud, sessions):
     attach = start_attach(cloud)
     attach.wait_for("connected")
-    assert attach.stop(signal.SIGTERM) == 0
-    assert wait_for(lambda: _items(sessions, "CLOSED"))
+    assert attach.stop(signal.SIGTERM) == INTERRUPTED
+    assert wait_for(lambda: _items(sessions, "CLOSED"), timeout=60)
 
 
 def test_a_session_id_works_once_and_not_after_it_expires(cloud, sessions):
@@ -128,7 +136,7 @@ def test_a_second_attach_is_refused_and_force_takes_over(cloud, sessions):
         forced.wait_for("connected")
         assert first.process.wait(timeout=30) != 0  # taken over: it says so and stops
         assert wait_for(lambda: len(_items(sessions, "ACTIVE")) == 1)
-        assert forced.stop() == 0
+        assert forced.stop() == INTERRUPTED
     finally:
         first.stop()
     assert wait_for(lambda: _items(sessions, "ACTIVE") == [])
@@ -146,7 +154,7 @@ def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):
         (renewed,) = _items(sessions, "ACTIVE")
         assert renewed["SessionId"] != active["SessionId"]
     finally:
-        assert attach.stop() == 0
+        assert attach.stop() == INTERRUPTED
 
 
 def test_a_malformed_message_gets_an_error_back(cloud, sessions):
@@ -168,11 +176,16 @@ def test_a_malformed_message_gets_an_error_back(cloud, sessions):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
 def test_attach_instruments_the_target_and_detaching_restores_it_exactly(cloud, sessions, signum):
     assert not any(is_instrumented(c) for c in cloud.originals.values())
+    total = len(cloud.originals)
     attach = start_attach(cloud)
     attach.wait_for("connected")
     try:
+        # The CLI's own progress says when the backend is done; then the state must match.
+        attach.wait_for(f"instrumented {total}/{total}", timeout=180)
         assert wait_for(
-            lambda: all(is_instrumented(c) for c in configurations(cloud).values()), timeout=30
+            lambda: all(is_instrumented(c) for c in configurations(cloud).values()),
+            timeout=60,
+            interval=0.5,
         ), configurations(cloud)
         instrumented = configurations(cloud)
         wrapped = instrumented[f"{TARGET}-wrapped"]
@@ -180,11 +193,14 @@ def test_attach_instruments_the_target_and_detaching_restores_it_exactly(cloud, 
         assert wrapped["Layers"][:-1] == cloud.originals[f"{TARGET}-wrapped"]["Layers"]
         assert all(c["Timeout"] == 900 for c in instrumented.values())
     finally:
-        attach.stop(signum)
+        code = attach.stop(signum, timeout=120)
     assert any("instrumented" in line for line in attach.stdout)  # progress reached the CLI
+    if signum == signal.SIGINT:
+        assert code == INTERRUPTED
+        assert any(line.startswith("plldb: restored ") for line in attach.stderr), attach.stderr
     # A killed CLI is noticed as a dropped connection: $disconnect restores all the same.
-    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=30), configurations(
-        cloud
+    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=180, interval=0.5), (
+        configurations(cloud)
     )
 
 
@@ -200,5 +216,81 @@ def test_function_narrows_what_isinstrumented(cloud, sessions):
         time.sleep(0.5)  # nothing else follows
         assert {n for n, c in configurations(cloud).items() if is_instrumented(c)} == narrowed
     finally:
-        assert attach.stop() == 0
-    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=30)
+        assert attach.stop() == INTERRUPTED
+    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=60)
+
+
+def _stack_of(cloud, name: str, resources: dict) -> None:
+    """A small stack in the offline cloud: only what attach looks at."""
+    cfn = client(cloud, "cloudformation")
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": "lambda.amazonaws.com"}}],
+            }
+        },
+    }  # fmt: skip
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps({"Resources": {"Role": role, **resources}}),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cfn.get_waiter("stack_create_complete").wait(StackName=name)
+
+
+def _node_function(name: str) -> dict:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": name,
+            "Runtime": "nodejs20.x",
+            "Handler": "index.handler",
+            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"S3Bucket": "offline-fixture-code", "S3Key": "fixture/echo.zip"},
+        },
+    }
+
+
+def _attach_to_nothing(cloud, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "plldb", "attach", *args],
+        env=cloud.env,
+        capture_output=True,
+        text=True,
+        timeout=180,  # it must end by itself; a hang fails here
+        cwd=cloud.project,
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "args", "found", "says"),
+    [
+        ("node-only", [], ["found node-only-web: runtime nodejs20.x is not Python"],
+         "(found 1: node-only-web (runtime nodejs20.x is not Python))"),
+        ("no-functions", [], [], "(the stack has no Lambda functions)"),
+        (TARGET, ["--function", "nomatch-*"], [],
+         "matching nomatch-* in stack offline-fixture (no function of the stack matches)"),
+    ],
+)  # fmt: skip
+def test_attach_with_nothing_to_debug_lists_what_it_found_and_ends_by_itself(
+    cloud, sessions, stack, args, found, says
+):
+    if stack == "node-only":
+        _stack_of(cloud, stack, {"Web": _node_function("node-only-web")})
+    elif stack == "no-functions":
+        _stack_of(cloud, stack, {})
+    done = _attach_to_nothing(cloud, "--stack-name", stack, *args)
+    assert done.returncode == 1, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("found ")] == found
+    errors = [line for line in done.stderr.splitlines() if line.startswith("plldb: error:")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(
+        "plldb: error: The backend ended this debugger's session: no Python functions"
+    )
+    assert says in errors[0] and errors[0].endswith(": nothing changed")
+    # The session is closed, and nothing of the fixture stack was touched.
+    assert wait_for(lambda: _items(sessions, "ACTIVE") == [] and _items(sessions), timeout=60)
+    assert configurations(cloud) == cloud.originals

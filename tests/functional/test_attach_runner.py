@@ -86,7 +86,7 @@ def test_a_signal_stops_attach_cleanly_and_the_handlers_come_back(backend, guard
     recorder = Recorder()
     handlers = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
     sender = signal_when_connected(backend, number)
-    attach(
+    detached = attach(
         target(),
         "orders",
         recorder,
@@ -105,10 +105,11 @@ def test_a_signal_stops_attach_cleanly_and_the_handlers_come_back(backend, guard
     assert link.ended.wait(WAIT)
     assert link.close_code == 1000
     assert recorder.notices[0].startswith(f"connected to {backend.gateway.url} for stack orders")
-    assert recorder.notices[-1] == "disconnected"
+    assert recorder.notices[-2:] == ["disconnected", "restored 0 functions"]
+    assert detached.signal == number
 
 
-def test_the_command_prints_messages_and_exits_0_on_sigterm(
+def test_the_command_prints_messages_and_exits_130_on_sigterm(
     backend, guard, moto_aws, monkeypatch, capsys, project
 ):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
@@ -123,7 +124,9 @@ def test_the_command_prints_messages_and_exits_0_on_sigterm(
 
     sender = signal_when_connected(backend, signal.SIGTERM, before=push)
     argv = ["plldb", "attach", "--stack-name", "orders", "--management-api-url", backend.api.url]
-    main(argv)  # returns normally: exit code 0
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 130  # stopped by a signal, as docs/troubleshooting.md says
     sender.join(WAIT)
     out, err = capsys.readouterr()
     assert out == "Attached to orders: 2 functions\n"
@@ -133,7 +136,7 @@ def test_the_command_prints_messages_and_exits_0_on_sigterm(
     )
     assert "plldb: backend error: Cannot instrument orders-fn" in lines
     assert any(line.startswith("plldb: ignored a malformed message: ") for line in lines)
-    assert lines[-1] == "plldb: disconnected"
+    assert lines[-2:] == ["plldb: disconnected", "plldb: restored 0 functions"]
     assert "secret-rest-of-the-id" not in out + err
     assert guard == []
 
@@ -147,7 +150,16 @@ def test_the_command_turns_a_refusal_into_one_line_and_exit_1(
         409,
         {"message": "already attached", "activeSince": "2026-01-02T10:00:00Z"},
     )
-    argv = ["plldb", "attach", "-s", "orders", "-m", backend.api.url, "-w", backend.gateway.url]
+    argv = [
+        "plldb",
+        "attach",
+        "-s",
+        "orders",
+        "--management-api-url",
+        backend.api.url,
+        "--websocket-url",
+        backend.gateway.url,
+    ]
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 1
@@ -170,7 +182,16 @@ def test_without_a_template_nothing_is_attached(backend, moto_aws, monkeypatch, 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPLLDBTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDPLLDBTEST"])
     monkeypatch.chdir(tmp_path)
-    argv = ["plldb", "attach", "-s", "orders", "-m", backend.api.url, "-w", backend.gateway.url]
+    argv = [
+        "plldb",
+        "attach",
+        "-s",
+        "orders",
+        "--management-api-url",
+        backend.api.url,
+        "--websocket-url",
+        backend.gateway.url,
+    ]
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 1
@@ -197,7 +218,16 @@ def test_a_debugpy_port_in_use_stops_attach_before_any_session(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        argv = ["plldb", "attach", "-s", "orders", "-m", backend.api.url, "-w", backend.gateway.url]
+        argv = [
+            "plldb",
+            "attach",
+            "-s",
+            "orders",
+            "--management-api-url",
+            backend.api.url,
+            "--websocket-url",
+            backend.gateway.url,
+        ]
         with pytest.raises(SystemExit) as exited:
             main([*argv, "--debugpy", "--debugpy-port", str(port)])
     assert exited.value.code == 1
@@ -210,4 +240,4 @@ def test_a_debugpy_port_in_use_stops_attach_before_any_session(
     with pytest.raises(SystemExit) as refused:
         main([*argv, "--wait-for-client"])
     assert refused.value.code == 1
-    assert "need --debugpy" in capsys.readouterr().err
+    assert "needs --debugpy" in capsys.readouterr().err

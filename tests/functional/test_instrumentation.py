@@ -187,7 +187,11 @@ def put_session(status: str = "ACTIVE", **extra: Any) -> str:
 def posted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     messages: list[tuple[str, str]] = []
     module = load()
-    monkeypatch.setattr(module, "post_progress", lambda conn, text: messages.append((conn, text)))
+
+    def post(conn: str, text: str, final: bool = False) -> None:
+        messages.append((conn, f"[session_closed] {text}" if final else text))
+
+    monkeypatch.setattr(module, "post_progress", post)
     return messages
 
 
@@ -363,13 +367,31 @@ def test_the_sessions_own_function_patterns_narrow_the_set(cloud):
 def test_a_stack_without_python_functions_changes_nothing_and_says_so(cloud, posted):
     session_id = put_session(ConnectionId="conn-1")
     result = run("instrument", session_id, functions=["web-*"])
-    said = f"no Python functions matching web-* in stack {STACK}: nothing changed"
+    said = (
+        f"no Python functions matching web-* in stack {STACK} "
+        "(found 1: web-frontend (runtime nodejs20.x is not Python)): nothing changed"
+    )
     assert result["message"] == said
-    assert posted == [("conn-1", said)]
+    # What it found, then the end of the session: the CLI stops instead of waiting.
+    assert posted == [
+        ("conn-1", "found web-frontend: runtime nodejs20.x is not Python"),
+        ("conn-1", f"[session_closed] {said}"),
+    ]
     assert result["changed"] == []
     assert result["skipped"] == {"web-frontend": "runtime nodejs20.x is not Python"}
     assert "Instrumented" not in item(session_id)
     assert visible("web-frontend") == ({"MODE": "web"}, [], 3)
+
+
+def test_globs_that_match_nothing_end_the_session_saying_so(cloud, posted):
+    session_id = put_session(ConnectionId="conn-1")
+    result = run("instrument", session_id, functions=["nomatch-*"])
+    said = (
+        f"no Python functions matching nomatch-* in stack {STACK} "
+        "(no function of the stack matches): nothing changed"
+    )
+    assert result["message"] == said and result["changed"] == []
+    assert posted == [("conn-1", f"[session_closed] {said}")]
 
 
 def test_progress_goes_to_the_cli_connection(cloud, posted):
@@ -523,7 +545,10 @@ def test_plldbs_own_functions_are_never_instrumented(cloud):
         {"action": "instrument", "sessionId": session_id, "stackName": "plldb"}, None
     )
     assert result["skipped"] == {"plldb-restapi": "plldb's own function"}
-    assert result["message"] == "no Python functions in stack plldb: nothing changed"
+    assert result["message"] == (
+        "no Python functions in stack plldb (found 1: plldb-restapi (plldb's own function)): "
+        "nothing changed"
+    )
     assert visible("plldb-restapi") == ({}, [], 10)
 
 

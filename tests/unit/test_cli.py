@@ -114,3 +114,102 @@ def test_verbose_adds_the_details():
     assert (
         done.stderr.strip().splitlines()[-1].startswith("plldb: error: No usable AWS credentials")
     )
+
+
+def _one_error_line(done: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a refused command; fails on a traceback or several lines."""
+    assert done.returncode != 0, done.stdout
+    lines = _error_lines(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("plldb: error: "), done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["attach", "--stack-name", "s", "--debugpy", "--debugpy-port", "abc"], "--debugpy-port"),
+        (["attach", "--debugpy-port=abc"], "--debugpy-port"),
+        (["local", "up", "--moto-port", "abc"], "--moto-port"),
+    ],
+)
+def test_a_number_flag_given_a_word_is_one_line(args, flag):
+    line = _one_error_line(_plldb(*args))
+    assert line == f"plldb: error: {flag} expects a whole number, not 'abc'"
+
+
+def test_a_flag_without_its_value_is_plldbs_line():
+    line = _one_error_line(_plldb("attach", "--stack-name"))
+    assert line == "plldb: error: --stack-name needs a value"
+
+
+@pytest.mark.parametrize("args", [["--pty"], ["no-such-command"], ["attach", "-b"]])
+def test_unknown_flags_and_commands_are_one_line(args):
+    line = _one_error_line(_plldb(*args))
+    assert line.startswith(f"plldb: error: unknown command or option '{args[-1]}'")
+
+
+def test_a_misspelt_region_is_refused_before_any_call(tmp_path):
+    done = _plldb(
+        "bootstrap", "setup", "--region", "eu-wset-1", "--build-dir", str(tmp_path),
+        env_updates={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"},
+    )  # fmt: skip
+    line = _one_error_line(done)
+    assert line.startswith(
+        "plldb: error: 'eu-wset-1' is not an AWS region: did you mean eu-west-1?"
+    )
+    assert not any(tmp_path.iterdir())  # refused before packaging
+
+
+def test_any_region_name_is_allowed_with_a_custom_endpoint():
+    # Nothing listens on port 9: the call fails, but only after the region was accepted.
+    done = _plldb(
+        "bootstrap", "destroy", "--region", "moon-base-1",
+        env_updates={
+            "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1",
+        },
+    )  # fmt: skip
+    line = _one_error_line(done)
+    assert "not an AWS region" not in line
+    assert line.startswith("plldb: error: Cannot reach AWS while reading the caller identity")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--debugpy-port", "5679"], ["--debugpy-host", "192.168.1.5"], ["--wait-for-client"]],
+)
+def test_debugpy_flags_without_debugpy_are_refused(flags):
+    line = _one_error_line(_plldb("attach", "--stack-name", "s", *flags))
+    assert line == f"plldb: error: {flags[0]} needs --debugpy: add --debugpy"
+
+
+def test_help_shows_plldbs_commands_and_only_the_flags_it_honours():
+    done = _plldb("--help")
+    assert done.returncode == 0
+    out = done.stdout
+    assert out.index("attach") < out.index("--help")  # commands first
+    for flag in ("--help", "--version", "--list"):
+        assert flag in out
+    foreign = ["--pty", "--dry", "--hide", "--write-pyc", "--prompt-for-sudo-password", "--echo"]
+    foreign += ["--warn-only", "--command-timeout", "--config", "--debug", "--complete"]
+    for flag in foreign:
+        assert flag not in out
+    assert "core-opts" not in out
+
+
+def test_attach_has_only_deliberate_short_flags():
+    from plldb.tasks import attach
+
+    shorts = {
+        name for argument in attach.get_arguments() for name in argument.names if len(name) == 1
+    }
+    assert shorts == {"s", "f", "p", "r", "v"}
+    out = _plldb("attach", "--help").stdout
+    assert "-s STRING, --stack-name=STRING" in out
+    assert "-b" not in out.split() and "-e" not in out.split()
+
+
+def test_short_flags_reach_the_task():
+    line = _one_error_line(_plldb("attach", "-s", "stack", "-r", "eu-wset-1"))
+    assert "'eu-wset-1' is not an AWS region" in line

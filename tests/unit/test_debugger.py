@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 
@@ -61,7 +62,7 @@ def test_launch_json_is_created_then_updated_in_place_keeping_other_configuratio
 
 
 @pytest.mark.parametrize(
-    "content", ["// comments are JSONC, not JSON\n{}", "{not json", '{"configurations": 3}']
+    "content", ['// no list\n{"version": "0.2.0",}', "{not json", '{"configurations": 3}', "[1, 2"]
 )
 def test_a_launch_json_plldb_cannot_read_is_left_untouched_and_said_so(tmp_path, content):
     path = tmp_path / ".vscode" / "launch.json"
@@ -98,3 +99,108 @@ def test_the_server_is_ready_at_once_or_when_the_client_attaches():
     assert not waiting.ready.is_set()
     waiting._debugpy.client.set()
     assert waiting.ready.wait(5)
+
+
+def test_debugpy_settings_resolve_defaults_only_when_not_given():
+    from plldb.attach.debugger import debugpy_settings
+
+    assert debugpy_settings(False) is None
+    assert debugpy_settings(True) == DebugpySettings("127.0.0.1", 5678, False)
+    assert debugpy_settings(True, "192.168.1.5", 6000, True) == DebugpySettings(
+        "192.168.1.5", 6000, True
+    )
+    with pytest.raises(DebuggerError, match=r"^--debugpy-host and --debugpy-port need --debugpy"):
+        debugpy_settings(False, "127.0.0.1", 5678)
+    with pytest.raises(DebuggerError, match=r"^--write-vscode needs --debugpy"):
+        debugpy_settings(False, write_vscode=True)
+
+
+# What VS Code writes for "create a launch.json file" with the Python Debugger extension.
+VSCODE_DEFAULT = """{
+    // Use IntelliSense to learn about possible attributes.
+    // Hover to view descriptions of existing attributes.
+    // For more information, visit: https://go.microsoft.com/fwlink/?linkid=830387
+    "version": "0.2.0",
+    "configurations": [
+        {
+            "name": "Python Debugger: Current File",
+            "type": "debugpy",
+            "request": "launch",
+            "program": "${file}",
+            "console": "integratedTerminal",
+        },
+    ]
+}
+"""
+
+
+def _parse_jsonc(text: str):
+    from plldb.attach import jsonc
+
+    return jsonc.parse(text).value
+
+
+def test_vscodes_default_launch_json_gets_the_configuration_and_keeps_its_comments(tmp_path):
+    path = tmp_path / ".vscode" / "launch.json"
+    path.parent.mkdir()
+    path.write_text(VSCODE_DEFAULT)
+    ours = launch_configuration(DebugpySettings(port=5679))
+    said = write_vscode_launch(tmp_path, ours)
+    assert said == f"launch configuration {LAUNCH_NAME!r} added to {path}"
+    text = path.read_text()
+    for line in VSCODE_DEFAULT.splitlines():  # every line of the user's file is still there
+        assert line in text.splitlines()
+    launch = _parse_jsonc(text)
+    assert [c["name"] for c in launch["configurations"]] == [
+        "Python Debugger: Current File", LAUNCH_NAME,
+    ]  # fmt: skip
+    assert launch["configurations"][1] == ours
+    assert launch["version"] == "0.2.0"
+
+    again = launch_configuration(DebugpySettings(port=5680))
+    assert "updated in" in write_vscode_launch(tmp_path, again)
+    updated = path.read_text()
+    assert updated.count(LAUNCH_NAME) == 1 and "// Hover to view descriptions" in updated
+    assert _parse_jsonc(updated)["configurations"][1]["connect"]["port"] == 5680
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"configurations": []}',
+        '{"configurations": [ /* none yet */ ]}',
+        '{"configurations": [{"name": "a"} // last\n]}',
+        '{"configurations": [{"name": "a"}, /* c */ ], "x": "//not a comment"}',
+    ],
+)
+def test_the_configuration_is_added_to_any_jsonc_list(tmp_path, content):
+    path = tmp_path / ".vscode" / "launch.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    assert "added to" in write_vscode_launch(tmp_path, launch_configuration(DebugpySettings()))
+    launch = _parse_jsonc(path.read_text())
+    assert launch["configurations"][-1]["name"] == LAUNCH_NAME
+    assert launch.get("x", "//not a comment") == "//not a comment"
+    for comment in ("/* none yet */", "// last", "/* c */"):
+        assert (comment in content) == (comment in path.read_text())
+
+
+def test_jsonc_errors_say_where():
+    from plldb.attach import jsonc
+
+    with pytest.raises(jsonc.JsoncError, match="line 2"):
+        jsonc.parse('{"a": 1,\n "b" 2}')
+    assert jsonc.parse('/* x */ {"a": [1, 2,], "s": "/* kept */",}').value == {
+        "a": [1, 2], "s": "/* kept */",
+    }  # fmt: skip
+
+
+def test_loading_debugpy_silences_the_frozen_modules_warning_unless_set(monkeypatch):
+    from plldb.attach.debugger import FILE_VALIDATION_VARIABLE
+
+    monkeypatch.delenv(FILE_VALIDATION_VARIABLE, raising=False)
+    load_debugpy()
+    assert os.environ[FILE_VALIDATION_VARIABLE] == "1"
+    monkeypatch.setenv(FILE_VALIDATION_VARIABLE, "0")
+    load_debugpy()
+    assert os.environ[FILE_VALIDATION_VARIABLE] == "0"

@@ -412,3 +412,14 @@ def test_with_a_ready_gate_invocations_wait_for_the_debugger_client(tmp_path):
         assert error["errorType"] == "plldb.DebuggerNotAttached"
     finally:
         invoker.close()
+
+
+def test_closing_ends_an_invocation_held_for_the_debugger_client_at_once(tmp_path):
+    function = _function(tmp_path, "echo", ECHO)
+    invoker = LocalInvoker(FakeSources({"echo": function}), ready=threading.Event())
+    held = invoker.submit(_invocation("echo", 1), lambda result: None)  # deadline far off
+    time.sleep(0.2)
+    started = time.monotonic()
+    invoker.close()
+    assert time.monotonic() - started < 2
+    assert held.result(timeout=5).error["errorType"] == "plldb.DebuggerNotAttached"
