@@ -15,7 +15,7 @@ _EXAMPLE_DEPLOY = Path(__file__).resolve().parent / "examples" / "qr-upload" / "
 _EXAMPLE_HELP = {
     "stack-name": "the example's stack (default: qr-upload-dev)",
     "profile": "AWS profile to use (default: AWS_PROFILE or the default profile)",
-    "region": "AWS region (default: AWS_REGION or the profile's region)",
+    "region": "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region)",
 }
 
 

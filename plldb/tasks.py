@@ -15,7 +15,7 @@ from plldb.flags import plldb_task
 
 _AWS_HELP = {
     "profile": "AWS profile to use (default: AWS_PROFILE or the default profile)",
-    "region": "AWS region (default: AWS_REGION or the profile's region)",
+    "region": "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region)",
     "verbose": "show details and tracebacks",
 }
 _BUILD_HELP = {"build-dir": "where steps leave their output (default: .plldb/build)"}
