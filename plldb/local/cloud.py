@@ -38,8 +38,12 @@ class OfflineCloud(Service):
         moto_port: int = 0,
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
+        enforce_iam: bool = False,
     ) -> None:
+        """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
+        `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
         self.region = region
+        self.enforce_iam = enforce_iam
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
         self._own_workdir = workdir is None
@@ -70,7 +74,10 @@ class OfflineCloud(Service):
             self.workdir = Path(tempfile.mkdtemp(prefix="plldb-local-"))
         try:
             self.moto = self._start_part(
-                "moto server", lambda: MotoServer(port=self.moto_port).start()
+                "moto server",
+                lambda: MotoServer(
+                    port=self.moto_port, enforce_iam=self.enforce_iam, region=self.region
+                ).start(),
             )
             # moto keeps its state per process: start from an empty account, whatever ran before.
             self.moto.reset()
@@ -83,6 +90,7 @@ class OfflineCloud(Service):
                     self.workdir / "lambda",
                     account_id=self._account_id,
                     child_environment=self.environment(include_lambda=False),
+                    enforce_iam=self.enforce_iam,
                 ).start(),
             )
             self.websocket = self._start_part(
@@ -92,7 +100,10 @@ class OfflineCloud(Service):
             self.rest = self._start_part(
                 "REST gateway",
                 lambda: RestGateway(
-                    self.invoke, self.region, {ACCESS_KEY: SECRET_KEY}, self._account_id
+                    self.invoke,
+                    self.region,
+                    {self.moto.access_key: self.moto.secret_key},
+                    self._account_id,
                 ).start(),
             )
         except OfflineCloudError:
@@ -122,8 +133,8 @@ class OfflineCloud(Service):
         assert self.moto is not None, "start() first"
         env = {
             "AWS_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": self.moto.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.moto.secret_key,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -248,8 +259,8 @@ class OfflineCloud(Service):
                     service,
                     endpoint_url=self.moto.endpoint if self.moto else None,
                     region_name=self.region,
-                    aws_access_key_id=ACCESS_KEY,
-                    aws_secret_access_key=SECRET_KEY,
+                    aws_access_key_id=self.moto.access_key if self.moto else ACCESS_KEY,
+                    aws_secret_access_key=self.moto.secret_key if self.moto else SECRET_KEY,
                     # moto on loopback fails deterministically or not at all: retrying a 500
                     # (a function whose variables hold an unresolved layer) only costs seconds.
                     config=Config(retries={"max_attempts": 1}),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plldb.local.function_store import FunctionSpec
+from plldb.local.role_credentials import REFRESH_MARGIN, assume_execution_role
 from plldb.local.runtime_api import Invocation, Outcome, RuntimeApi
 from plldb.local.unpacking import UnpackedFunction
 
@@ -155,11 +156,16 @@ class ExecutionEnvironment:
         self._killed = False
         self._lifecycle = threading.Lock()  # start and stop may race when the front stops
         self.idle_since = time.monotonic()
+        self.credentials_expire = float("inf")  # monotonic end of the role session it was given
 
     @property
     def alive(self) -> bool:
         process = self._process
         return process is not None and not self._killed and process.poll() is None
+
+    @property
+    def credentials_fresh(self) -> bool:
+        return self.credentials_expire - time.monotonic() > REFRESH_MARGIN
 
     @property
     def pid(self) -> int | None:
@@ -177,6 +183,12 @@ class ExecutionEnvironment:
         self._api.start()
         command = runtime_command(self.spec, self._code, self._context.python)
         environment = runtime_environment(self.spec, self._code, self._api.address, self._context)
+        if self.spec.role:
+            # Lambda gives the runtime its role's session, whatever the host's credentials are.
+            credentials, self.credentials_expire = assume_execution_role(
+                self.spec.role, self.spec.name, self.spec.region
+            )
+            environment.update(credentials)
         try:
             self._process = subprocess.Popen(  # noqa: S603 - the function's own runtime command
                 command,

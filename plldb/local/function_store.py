@@ -70,6 +70,7 @@ class FunctionSpec:
     code_sha256: str
     code_zip: bytes
     layers: tuple[LayerSpec, ...]
+    role: str = ""  # the execution role's ARN
 
     @property
     def fingerprint(self) -> str:
@@ -82,6 +83,7 @@ class FunctionSpec:
             list(self.environment),
             self.code_sha256,
             [(layer.arn, layer.sha256) for layer in self.layers],
+            self.role,
         ]
         return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
@@ -129,6 +131,7 @@ def load_function(ref: FunctionRef) -> FunctionSpec:
         code_sha256=function.code_sha_256,
         code_zip=function.code_bytes,
         layers=layers,
+        role=function.role or "",
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from plldb.local.execution import CloudContext, new_request_id, new_trace_id
 from plldb.local.function_store import (
@@ -70,13 +70,16 @@ class LambdaFront(Service):
         workdir: Path,
         account_id: str = "123456789012",
         child_environment: Mapping[str, str] | None = None,
+        enforce_iam: bool = False,
     ) -> None:
-        """`child_environment`: variables every runtime gets last (endpoints, credentials).
+        """`child_environment`: variables every runtime gets last (endpoints, settings).
 
         Without it a runtime gets AWS_ENDPOINT_URL* from this process (moto and this front by
-        default) and this process's credentials, or dummy ones.
+        default). Credentials are always a session of the function's execution role, as in
+        Lambda. `enforce_iam`: Invoke needs a valid signature and lambda:InvokeFunction.
         """
         self.moto_endpoint = moto_endpoint.rstrip("/")
+        self.enforce_iam = enforce_iam
         self.child_environment = dict(child_environment or {})
         self.region = region
         self.account_id = account_id
@@ -251,6 +254,8 @@ def _handler_for(front: LambdaFront) -> type[BaseHTTPRequestHandler]:
                 if match:
                     body = self._read_body()
                     try:
+                        if front.enforce_iam:
+                            _authorize_invoke(self, url, body, front)
                         handle(unquote(match["function"]), body, parse_qs(url.query))
                     except FunctionNotFoundError as error:
                         message = f"Function not found: {error.arn}"
@@ -362,6 +367,28 @@ def _handler_for(front: LambdaFront) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
     return Handler
+
+
+def _authorize_invoke(
+    handler: BaseHTTPRequestHandler, url: SplitResult, body: bytes, front: LambdaFront
+) -> None:
+    """lambda:InvokeFunction for the signer of this request, checked as moto checks the rest."""
+    from plldb.local.gateway.sigv4 import SignedRequest
+    from plldb.local.iam.enforcer import Refusal, authenticate, authorize, requirements
+    from plldb.local.iam.requests import Scope
+
+    headers = tuple(handler.headers.items())
+    request = SignedRequest(handler.command, url.path, url.query, headers, body)
+    try:
+        allowed = authenticate(request)
+        scope = Scope(front.region, allowed.identity.account_id)
+        authorize(allowed, requirements(allowed, request, scope))
+    except Refusal as refusal:
+        error_type = {
+            "denied": "AccessDeniedException",
+            "signature": "InvalidSignatureException",
+        }.get(refusal.kind, "UnrecognizedClientException")
+        raise LambdaApiError(HTTPStatus.FORBIDDEN, error_type, refusal.message) from None
 
 
 def _client_context(header: str | None) -> str | None:

@@ -5,19 +5,30 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
+from typing import Any
 
+from plldb.local.iam import hook
+from plldb.local.iam.admin import create_admin
 from plldb.local.service import Service
+
+DUMMY_KEY = "testing"  # moto's dummy credentials: any signature passes while IAM is lenient
+ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 class MotoServer(Service):
-    """Starts moto's threaded server on a free loopback port; usable as a context manager."""
+    """Starts moto's threaded server on a free loopback port; usable as a context manager.
 
-    def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
+    With `enforce_iam`, every request must be signed by a known key (the admin user's, created
+    at each reset, or any IAM user's or STS session's) and allowed by its identity policies.
+    """
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    def __init__(self, port: int = 0, enforce_iam: bool = False, region: str = "eu-west-1") -> None:
+        self._server = _server(port, enforce_iam)
         self._requested_port = port
+        self.enforce_iam = enforce_iam
+        self.region = region
         self.port = 0
+        self.access_key, self.secret_key = DUMMY_KEY, DUMMY_KEY
 
     @property
     def endpoint(self) -> str:
@@ -30,12 +41,25 @@ class MotoServer(Service):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", self._requested_port))
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self._server.start()
+        if self.enforce_iam:
+            hook.install()
+        try:
+            self._server.start()
+        except BaseException:
+            if self.enforce_iam:
+                hook.uninstall()
+            raise
         self.port = self._server.get_host_and_port()[1]
+        if self.enforce_iam:
+            self._create_admin()
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        try:
+            self._server.stop()
+        finally:
+            if self.enforce_iam:
+                hook.uninstall()
 
     def reset(self) -> None:
         """Forget every resource, as a new account would look."""
@@ -43,14 +67,47 @@ class MotoServer(Service):
         request = urllib.request.Request(url, method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
+        if self.enforce_iam:
+            self._create_admin()  # the reset removed it with every other user
+
+    def _create_admin(self) -> None:
+        self.access_key, self.secret_key = create_admin(ACCOUNT_ID, self.region)
 
     def environment(self, region: str = "eu-west-1") -> dict[str, str]:
         """The standard AWS variables that point boto3 (and so plldb) at this server."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+
+def _server(port: int, enforce_iam: bool) -> Any:
+    from moto.server import ThreadedMotoServer
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            # moto builds its WSGI app inside its thread; the check needs the request's bytes.
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                hook.capture_requests(app),
+                True,
+                request_handler=MotoRequestHandler,
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server_class = Server if enforce_iam else ThreadedMotoServer
+    return server_class(ip_address="127.0.0.1", port=port, verbose=False)

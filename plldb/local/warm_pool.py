@@ -53,7 +53,7 @@ class WarmPool:
             idle = self._idle[spec.arn]
             while idle and environment is None:
                 candidate = idle.pop()  # the most recently used one, as Lambda favours
-                if candidate.alive:
+                if candidate.alive and candidate.credentials_fresh:
                     environment = candidate
                 else:
                     retired.append(candidate)

@@ -230,6 +230,10 @@ class _ClientHeaders(SigV4Auth):
         super().__init__(credentials, service, region)
         self._names = frozenset(names)
 
+    def _normalize_url_path(self, path: str) -> str:
+        # S3 signs the path as sent; every other service signs it normalized and re-encoded.
+        return path if self._service_name == "s3" else super()._normalize_url_path(path)
+
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         chosen = HTTPHeaders()
         for name, value in request.headers.items():

@@ -1,0 +1,1 @@
+"""IAM enforcement for the offline cloud: policy evaluation, request mapping, the moto hook."""
