@@ -107,6 +107,12 @@ def run_demo(
     region: str = "eu-west-1",
 ) -> DemoReport:
     """The whole journey; raises DemoError naming the phase that failed."""
+    from plldb.local.foreground import require_local_extra
+
+    try:
+        require_local_extra()
+    except PlldbError as error:
+        raise DemoError(str(error)) from None
     from plldb.local.cloud import OfflineCloud
 
     report = DemoReport()

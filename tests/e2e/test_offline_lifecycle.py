@@ -29,10 +29,6 @@ def cloud():
         yield running
 
 
-def _described(cloud, name):
-    return client(cloud, "cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-
-
 def _first_complete_view(cloud, name, done: threading.Event) -> dict:
     """Polls describe_stacks from another thread; keeps the first answer that says COMPLETE."""
     cfn = client(cloud, "cloudformation")
