@@ -31,6 +31,8 @@ class CatalogError(Exception):
 class Catalog:
     websocket_apis: list[WebSocketApi] = field(default_factory=list)
     rest_apis: list[RestApi] = field(default_factory=list)
+    # APIs with nothing to serve yet, as in AWS (a WebSocket API without a stage has no URL).
+    idle: list[str] = field(default_factory=list)
 
 
 def assign_stand_in_ids(stack: DeployedStack) -> None:
@@ -48,6 +50,9 @@ def build_catalog(stack: DeployedStack) -> Catalog:
         protocol = resource.get("Properties", {}).get("ProtocolType")
         if protocol != "WEBSOCKET":
             raise CatalogError(f"{logical_id}: {protocol} APIs are not served by the offline cloud")
+        if not _stages(stack, resolver, logical_id):
+            catalog.idle.append(f"{logical_id}: a WebSocket API with no stage yet, so no URL")
+            continue
         catalog.websocket_apis.append(_websocket_api(stack, resolver, logical_id, resource))
     for logical_id, resource in stack.of_type("AWS::ApiGateway::RestApi").items():
         catalog.rest_apis.append(_rest_api(stack, resolver, logical_id, resource))
@@ -71,17 +76,19 @@ def _function_of(uri: object, resolver: Resolver, where: str) -> str:
     return match.group(1)
 
 
-def _websocket_api(
-    stack: DeployedStack, resolver: Resolver, api: str, resource: dict
-) -> WebSocketApi:
-    properties = resource.get("Properties", {})
-    stages = [
+def _stages(stack: DeployedStack, resolver: Resolver, api: str) -> list[str]:
+    return [
         resolver.resolve(r["Properties"]["StageName"])
         for r in stack.of_type("AWS::ApiGatewayV2::Stage").values()
         if _refers_to(r.get("Properties", {}).get("ApiId"), api)
     ]
-    if not stages:
-        raise CatalogError(f"{api}: no AWS::ApiGatewayV2::Stage, so there is nothing to connect to")
+
+
+def _websocket_api(
+    stack: DeployedStack, resolver: Resolver, api: str, resource: dict
+) -> WebSocketApi:
+    properties = resource.get("Properties", {})
+    stages = _stages(stack, resolver, api)
     integrations = {
         logical_id: r
         for logical_id, r in stack.of_type("AWS::ApiGatewayV2::Integration").items()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from plldb.errors import PlldbError
+from plldb.local import leftovers, settle
 from plldb.local.catalog import CatalogError, build_catalog
 from plldb.local.motoserver import MotoServer
 from plldb.local.repairs import Endpoints, Repairer
@@ -23,6 +26,29 @@ log = logging.getLogger(__name__)
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 - moto's dummy credentials, printed for the user on purpose
 _SETTLED = ("_COMPLETE",)
+_SETTLING = "settling"  # a _synced marker: the settle hook has the stack, the watcher keeps off
+# moto warns (and logs) that it builds none of these; the offline cloud serves or repairs them.
+_HANDLED_TYPES = r"AWS::(ApiGateway(V2)?::\w+|S3::BucketPolicy)"
+
+
+def _quiet_handled_gaps() -> None:
+    """moto's notes on resource types the offline cloud makes up for are not news to its user;
+    notes on any other type still show."""
+    pattern = re.compile(f"^{_HANDLED_TYPES}$")
+    warnings.filterwarnings(
+        "ignore", message=f"Tried to parse {_HANDLED_TYPES} but", category=UserWarning
+    )
+
+    def keep(record: logging.LogRecord) -> bool:
+        handled = record.msg == "No Moto CloudFormation support for %s" and bool(
+            record.args and pattern.match(str(record.args[0]))
+        )
+        return not handled
+
+    parsing_log = logging.getLogger("moto")  # moto.cloudformation.parsing logs to "moto"
+    if keep not in parsing_log.filters and not getattr(parsing_log, "_plldb_quiet", False):
+        parsing_log.addFilter(keep)
+        parsing_log._plldb_quiet = True
 
 
 class OfflineCloudError(PlldbError):
@@ -63,6 +89,8 @@ class OfflineCloud(Service):
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self._leftovers: dict[str, list[leftovers.Leftover]] = {}  # stack id -> to remove
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> OfflineCloud:
@@ -81,6 +109,8 @@ class OfflineCloud(Service):
             )
             # moto keeps its state per process: start from an empty account, whatever ran before.
             self.moto.reset()
+            _quiet_handled_gaps()
+            self._unlisten = settle.listen(self)
             self._account_id = self._client("sts").get_caller_identity()["Account"]
             self.lambda_front = self._start_part(
                 "Lambda front",
@@ -116,6 +146,8 @@ class OfflineCloud(Service):
 
     def stop(self) -> None:
         self._stop.set()
+        if self._unlisten is not None:
+            self._unlisten()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         for part in (self.websocket, self.rest, self.lambda_front, self.moto):
@@ -166,6 +198,8 @@ class OfflineCloud(Service):
                 live_ids.add(summary["StackId"])
                 if not summary["StackStatus"].endswith(_SETTLED):
                     continue
+                if self._synced.get(summary["StackId"]) == _SETTLING:
+                    continue
                 version = self._latest_event(summary["StackId"])
                 if self._synced.get(summary["StackId"]) == version:
                     continue
@@ -176,10 +210,43 @@ class OfflineCloud(Service):
                     self._unserve(stack_id)
                     self._synced.pop(stack_id, None)
 
+    # ------------------------------------------------------------------ settle.Listener
+    def settling(self, stack: Any, operation: str) -> None:
+        """Inside moto's CreateStack/UpdateStack/DeleteStack, before it reports completion."""
+        if (stack.account_id, stack.region_name) != (self._account_id, self.region):
+            return
+        with self._lock:
+            if operation == "DELETE":
+                self._settle_delete(stack)
+                return
+            self._synced[stack.stack_id] = _SETTLING
+            cfn = self._client("cloudformation")
+            (summary,) = cfn.describe_stacks(StackName=stack.stack_id)["Stacks"]
+            self._sync_stack(summary)
+
+    def settled(self, stack: Any, operation: str) -> None:
+        with self._lock:
+            if operation == "DELETE":
+                self._synced.pop(stack.stack_id, None)
+            elif stack.events:
+                self._synced[stack.stack_id] = str(stack.events[-1].event_id)
+
     # ------------------------------------------------------------------ internals
+    def _settle_delete(self, stack: Any) -> None:
+        from plldb.local.outputs import forget
+
+        forget(stack)
+        self._unserve(stack.stack_id)
+        items = self._leftovers.pop(stack.stack_id, [])
+        for logical_id, arn in self._repairer.forget(stack.stack_id):
+            items.extend(leftovers.layer_versions([arn], logical_id))
+        for line in leftovers.remove(self._client, items):
+            log.info("stack %s: %s", stack.name, line)
+
     def _sync_stack(self, summary: dict) -> None:
         name = summary["StackName"]
         stack = self._deployed_stack(summary)
+        self._leftovers[stack.stack_id] = leftovers.expected(stack)
         self._unserve(stack.stack_id)
         try:
             catalog = build_catalog(stack)
@@ -188,6 +255,8 @@ class OfflineCloud(Service):
             log.warning("stack %s: its APIs are not served: %s", name, error)
             return
         self.problems.pop(name, None)
+        for line in catalog.idle:
+            log.info("stack %s: nothing to serve for %s", name, line)
         served = []
         endpoints: Endpoints = {}
         for api in catalog.websocket_apis:

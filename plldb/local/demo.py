@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import queue
 import signal
@@ -19,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,13 +107,14 @@ def run_demo(
     region: str = "eu-west-1",
 ) -> DemoReport:
     """The whole journey; raises DemoError naming the phase that failed."""
+    from plldb.local.foreground import require_local_extra
+
+    try:
+        require_local_extra()
+    except PlldbError as error:
+        raise DemoError(str(error)) from None
     from plldb.local.cloud import OfflineCloud
 
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    # moto's server logs a traceback for a request it fails and botocore retries (a function
-    # configuration with layers, docs/offline-cloud.md); the demo shows only its own story.
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", message="Tried to parse AWS::ApiGateway")
     report = DemoReport()
     steps = 6
 

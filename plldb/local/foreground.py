@@ -16,17 +16,17 @@ def run_until_stopped(
     moto_port: int = 0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
-    missing = [name for name in ("moto", "awslambdaric", "websockets") if not _importable(name)]
-    if missing:
-        raise PlldbError(
-            f"the offline cloud needs {', '.join(missing)}: pip install 'plldb[local]'"
-        )
+    require_local_extra()
     from plldb.local.cloud import OfflineCloud
+    from plldb.local.instance import Instance
 
+    instance = Instance()
+    instance.claim()  # before any port is taken: a second cloud stops here, in one line
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
         with OfflineCloud(region=region, moto_port=moto_port) as cloud:
+            instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():
                 emit(f"export {name}={value}")
             for part, address in cloud.endpoints().items():
@@ -40,9 +40,28 @@ def run_until_stopped(
             notice("stopping the offline cloud")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        instance.release()
+
+
+# The `local` extra: moto's server, AWS's Lambda runtime client, WebSockets.
+LOCAL_EXTRA = ("moto", "flask", "awslambdaric", "websockets")
+
+
+def require_local_extra() -> None:
+    """One clear error, not an ImportError from deep inside, when the `local` extra is missing."""
+    missing = [name for name in LOCAL_EXTRA if not _importable(name)]
+    if missing:
+        raise PlldbError(
+            f"the offline cloud needs {', '.join(missing)}, from the `local` extra: "
+            'pip install -e ".[local]" in a checkout (or the dev extra), '
+            "pip install 'plldb[local]' otherwise"
+        )
 
 
 def _importable(module: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False

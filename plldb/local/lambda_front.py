@@ -108,7 +108,11 @@ class LambdaFront(Service):
         context = CloudContext(endpoints=endpoints, extra=self.child_environment)
         self._pool = WarmPool(self.workdir, context)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lambda-front", daemon=True
+            # shutdown() waits up to one poll interval: 0.5 s by default, on every stop.
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name="lambda-front",
+            daemon=True,
         )
         self._thread.start()
         logger.info("Lambda front listening on %s (moto at %s)", self.endpoint, self.moto_endpoint)

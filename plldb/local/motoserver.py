@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import urllib.request
@@ -55,8 +56,19 @@ class MotoServer(Service):
         return self
 
     def stop(self) -> None:
+        import threading
+
         try:
-            self._server.stop()
+            # moto's server checks for shutdown only every 0.5 s, or when a connection wakes it.
+            stopping = threading.Thread(target=self._server.stop, daemon=True)
+            stopping.start()
+            while stopping.is_alive():
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+                ):
+                    pass
+                stopping.join(timeout=0.02)
         finally:
             if self.enforce_iam:
                 hook.uninstall()

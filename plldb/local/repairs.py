@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -40,12 +41,15 @@ class Repairer:
 
     def __init__(self, clients: Callable[[str], Any]) -> None:
         self.clients = clients
-        self._published: dict[tuple[str, str], str] = {}  # (stack id, layer id) -> content marker
+        # (stack id, layer id) -> (content marker, the ARN published for that content)
+        self._published: dict[tuple[str, str], tuple[str, str]] = {}
+        self.published_arns: dict[str, list[tuple[str, str]]] = {}  # stack id -> [(id, arn)]
 
     def repair(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """Run every repair; returns one line per change made."""
         done: list[str] = []
-        for step in (self.enable_ttl, self.publish_layers, self.configure_functions):
+        steps = (self.enable_ttl, self.apply_bucket_policies, self.publish_layers)
+        for step in (*steps, self.configure_functions):
             done.extend(step(stack, endpoints))
         done.extend(self.resolve_outputs(stack, endpoints))
         return done
@@ -69,6 +73,29 @@ class Repairer:
             done.append(f"{logical_id}: TTL enabled on {spec['AttributeName']}")
         return done
 
+    def apply_bucket_policies(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
+        """moto builds no AWS::S3::BucketPolicy (it warns and carries on)."""
+        s3 = self.clients("s3")
+        resolver = Resolver(stack)
+        done = []
+        for logical_id, resource in stack.of_type("AWS::S3::BucketPolicy").items():
+            try:
+                properties = resolver.resolve(resource.get("Properties", {}))
+            except ResolveError as error:
+                done.append(f"{logical_id}: not applied ({error})")
+                continue
+            policy = json.dumps(properties["PolicyDocument"], sort_keys=True)
+            try:
+                current = s3.get_bucket_policy(Bucket=properties["Bucket"])["Policy"]
+            except ClientError:
+                current = None
+            if current is not None and json.loads(current) == properties["PolicyDocument"]:
+                continue
+            s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=policy)
+            stack.overrides.setdefault(logical_id, properties["Bucket"])
+            done.append(f"{logical_id}: policy set on bucket {properties['Bucket']}")
+        return done
+
     def publish_layers(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """moto ignores a LayerVersion's LayerName and its Ref is not an ARN: publish it by name."""
         lambda_client = self.clients("lambda")
@@ -80,7 +107,9 @@ class Repairer:
             content = properties.get("Content", {})
             marker = repr(sorted(content.items()))
             key = (stack.stack_id, logical_id)
-            if self._published.get(key) == marker and logical_id in stack.overrides:
+            published = self._published.get(key)
+            if published and published[0] == marker:
+                stack.overrides[logical_id] = published[1]  # the same content: no new version
                 continue
             arguments: dict[str, Any] = {"LayerName": name, "Content": content}
             if properties.get("CompatibleRuntimes"):
@@ -89,9 +118,16 @@ class Repairer:
                 arguments["Description"] = properties["Description"]
             arn = lambda_client.publish_layer_version(**arguments)["LayerVersionArn"]
             stack.overrides[logical_id] = arn
-            self._published[key] = marker
+            self.published_arns.setdefault(stack.stack_id, []).append((logical_id, arn))
+            self._published[key] = (marker, arn)
             done.append(f"{logical_id}: published as {arn}")
         return done
+
+    def forget(self, stack_id: str) -> list[tuple[str, str]]:
+        """The stack is deleted: returns the layer versions published for it, (id, ARN)."""
+        for key in [key for key in self._published if key[0] == stack_id]:
+            del self._published[key]
+        return self.published_arns.pop(stack_id, [])
 
     def configure_functions(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """moto ignores a function's Layers, and leaves variables it cannot resolve literal."""
@@ -114,14 +150,7 @@ class Repairer:
                 for key, value in variables.items()
                 if value is not None
             }
-            try:
-                current = lambda_client.get_function_configuration(FunctionName=name)
-            except ClientError:
-                # moto fails to describe a function whose variables hold an object it could not
-                # resolve (a layer's Ref); setting them from the template is the repair.
-                current = {}
-            current_layers = [layer["Arn"] for layer in current.get("Layers", [])]
-            current_variables = current.get("Environment", {}).get("Variables", {})
+            current_layers, current_variables = _function_configuration(stack, name)
             changes: dict[str, Any] = {}
             if layers != current_layers:
                 changes["Layers"] = layers
@@ -133,31 +162,39 @@ class Repairer:
         return done
 
     def resolve_outputs(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
-        """moto leaves outputs that refer to unbuilt resources literal, or drops them."""
-        from moto.cloudformation.models import cloudformation_backends
-        from moto.cloudformation.parsing import Output
+        """moto leaves outputs that refer to unbuilt resources literal, or drops them, and
+        evaluates them again on every read; they are evaluated once here and kept."""
+        from plldb.local.outputs import OutputValue, current_value, freeze, moto_stack
 
-        backend = cloudformation_backends[stack.account_id][stack.region]
-        moto_stack = backend.stacks.get(stack.stack_id)
-        if moto_stack is None:
+        found = moto_stack(stack.account_id, stack.region, stack.stack_id)
+        if found is None:
             return []
         resolver = Resolver(stack)
-        done = []
+        done, values = [], []
         for key, output in (stack.template.get("Outputs") or {}).items():
+            current = current_value(found, key)
             try:
+                if "Condition" in output and not resolver.condition(output["Condition"]):
+                    continue
                 value = str(map_execute_api_url(resolver.resolve(output["Value"]), endpoints))
+                export = output.get("Export", {}).get("Name")
+                export_name = None if export is None else str(resolver.resolve(export))
             except ResolveError as error:
                 done.append(f"output {key}: left as moto made it ({error})")
+                if current is not None:
+                    values.append(OutputValue(key, current, output.get("Description")))
                 continue
-            try:
-                current = moto_stack.output_map.get(key)
-            except Exception:  # moto failed to evaluate it; ours replaces it below
-                current = None
-            if current is not None and current.value == value:
-                continue
-            # moto keeps evaluated outputs in this private map; this is the only way to set one.
-            moto_stack.output_map._parsed_outputs[key] = Output(
-                key, value, output.get("Description", "")
-            )
-            done.append(f"output {key}: {value}")
+            values.append(OutputValue(key, value, output.get("Description"), export_name))
+            if current != value:
+                done.append(f"output {key}: {value}")
+        freeze(found, values)
         return done
+
+
+def _function_configuration(stack: DeployedStack, name: str) -> tuple[list[str], dict[str, Any]]:
+    """A function's layers and variables, read from moto's backend: its GetFunctionConfiguration
+    fails (500) while a variable holds an object moto could not resolve, such as a layer's Ref."""
+    from moto.awslambda.models import lambda_backends
+
+    function = lambda_backends[stack.account_id][stack.region].get_function(name)
+    return [layer["Arn"] for layer in function.layers], dict(function.environment_vars or {})

@@ -249,6 +249,7 @@ def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_serv
 def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["TMPDIR"] = str(tmp_path)
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # not the developer's own running cloud
     process = subprocess.Popen(
         [sys.executable, "-m", "plldb", "local", "up"],
         stdout=subprocess.PIPE,
@@ -281,7 +282,8 @@ def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
     assert children.stdout.strip() == ""
 
 
-def test_a_busy_moto_port_is_one_clear_line():
+def test_a_busy_moto_port_is_one_clear_line(tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -291,6 +293,7 @@ def test_a_busy_moto_port_is_one_clear_line():
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         )
     assert done.returncode == 1
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]

@@ -104,6 +104,12 @@ def test_an_api_the_stand_in_cannot_serve_names_the_resource_and_why():
     with pytest.raises(CatalogError, match="PLLDBAPI: HTTP APIs are not served"):
         build_catalog(stack)
     stack = _plldb_stack()
+
+
+def test_a_websocket_api_without_a_stage_is_idle_and_the_rest_is_still_served():
+    stack = _plldb_stack()
     del stack.template["Resources"]["PLLDBAPIStage"]
-    with pytest.raises(CatalogError, match=r"PLLDBAPI: no AWS::ApiGatewayV2::Stage"):
-        build_catalog(stack)
+    catalog = build_catalog(stack)
+    assert catalog.websocket_apis == []
+    assert catalog.idle == ["PLLDBAPI: a WebSocket API with no stage yet, so no URL"]
+    assert [api.api_id for api in catalog.rest_apis] == ["restid1234"]

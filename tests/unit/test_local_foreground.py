@@ -6,5 +6,27 @@ from plldb.local import foreground
 
 def test_a_missing_local_extra_is_named_with_the_install_line(monkeypatch):
     monkeypatch.setattr(foreground, "_importable", lambda name: name != "websockets")
-    with pytest.raises(PlldbError, match=r"needs websockets: pip install 'plldb\[local\]'"):
+    install = r"needs websockets, from .*pip install -e \"\.\[local\]\""
+    with pytest.raises(PlldbError, match=install):
         foreground.run_until_stopped(print, print)
+
+
+def test_a_module_hidden_from_import_counts_as_missing(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "moto", None)  # `import moto` now fails
+    with pytest.raises(PlldbError, match=r"needs moto, from the `local` extra"):
+        foreground.require_local_extra()
+
+
+def test_a_second_claim_names_the_running_cloud_and_a_released_one_is_free(tmp_path):
+    from plldb.local.instance import AlreadyRunning, Instance
+
+    first = Instance(tmp_path)
+    first.claim()
+    first.record({"moto": "http://localhost:4566"}, {"AWS_ENDPOINT_URL": "http://localhost:4566"})
+    running = r"already running at http://localhost:4566 \(pid \d+\)"
+    with pytest.raises(AlreadyRunning, match=running):
+        Instance(tmp_path).claim()
+    first.release()
+    second = Instance(tmp_path)
+    second.claim()  # the first let go: nothing in the way
+    second.release()
