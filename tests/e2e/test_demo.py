@@ -27,8 +27,10 @@ def _processes() -> dict[int, str]:
             state = (entry.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        # Only this interpreter's: another checkout's tests may run at the same time.
-        if state != "Z" and sys.prefix in cmdline and any(word in cmdline for word in _OURS):
+        # Only this interpreter's: another checkout's tests may run at the same time (and a
+        # venv at /work/venv-2 must not count as /work/venv's).
+        ours = os.path.join(sys.prefix, "") in cmdline
+        if state != "Z" and ours and any(word in cmdline for word in _OURS):
             found[int(entry.parent.name)] = cmdline
     return found
 
