@@ -12,6 +12,11 @@ from typing import Any
 
 from plldb.errors import PlldbError
 from plldb.local.catalog import CatalogError, build_catalog
+from plldb.local.gateway.limits import (
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTION_SECONDS,
+    ConnectionLimits,
+)
 from plldb.local.motoserver import MotoServer
 from plldb.local.repairs import Endpoints, Repairer
 from plldb.local.resolver import DeployedStack, ResolveError
@@ -30,7 +35,12 @@ class OfflineCloudError(PlldbError):
 
 
 class OfflineCloud(Service):
-    """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it."""
+    """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it.
+
+    WebSocket connections live at most `max_connection_seconds` and end after
+    `idle_timeout_seconds` without a client message, as in API Gateway. `lossy_disconnect`
+    closes them without any `$disconnect`; `disconnect_delivery` delivers it with that chance.
+    """
 
     def __init__(
         self,
@@ -38,7 +48,18 @@ class OfflineCloud(Service):
         moto_port: int = 0,
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
+        *,
+        max_connection_seconds: float = MAX_CONNECTION_SECONDS,
+        idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
+        lossy_disconnect: bool = False,
+        disconnect_delivery: float = 1.0,
     ) -> None:
+        # Checked here, so a bad limit stops `local up` before anything starts.
+        self.connection_limits = ConnectionLimits(
+            max_connection_seconds,
+            idle_timeout_seconds,
+            0.0 if lossy_disconnect else disconnect_delivery,
+        )
         self.region = region
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
@@ -87,7 +108,14 @@ class OfflineCloud(Service):
             )
             self.websocket = self._start_part(
                 "WebSocket gateway",
-                lambda: WebSocketGateway(self.invoke, self.region, self._account_id).start(),
+                lambda: WebSocketGateway(
+                    self.invoke,
+                    self.region,
+                    self._account_id,
+                    max_connection_seconds=self.connection_limits.max_connection_seconds,
+                    idle_timeout_seconds=self.connection_limits.idle_timeout_seconds,
+                    disconnect_delivery=self.connection_limits.disconnect_delivery,
+                ).start(),
             )
             self.rest = self._start_part(
                 "REST gateway",

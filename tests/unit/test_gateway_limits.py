@@ -43,3 +43,13 @@ def test_unusable_limits_are_one_clear_error(changes):
     with pytest.raises(LimitsError, match=next(iter(changes))) as raised:
         ConnectionLimits(**changes)
     assert isinstance(raised.value, PlldbError)
+
+
+def test_the_offline_cloud_checks_its_limits_before_starting_anything():
+    from plldb.local.cloud import OfflineCloud
+
+    with pytest.raises(LimitsError, match="idle_timeout_seconds"):
+        OfflineCloud(idle_timeout_seconds=0)
+    lossy = OfflineCloud(max_connection_seconds=8, idle_timeout_seconds=2.5, lossy_disconnect=True)
+    assert lossy.connection_limits == ConnectionLimits(8, 2.5, 0.0)
+    assert OfflineCloud(disconnect_delivery=0.25).connection_limits.disconnect_delivery == 0.25
