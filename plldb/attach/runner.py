@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
+from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings, loop_settings
 from plldb.attach.debugger import (
     DebugpySettings,
     DebugServer,
@@ -81,6 +82,8 @@ def attach(
     points at, with the developer's credentials, or the function role's with `function_role`.
     Everything that can be checked locally is checked before the session is created.
     """
+    environ = os.environ if environ is None else environ
+    settings = loop_settings(environ, settings)
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
     debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None
