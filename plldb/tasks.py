@@ -152,9 +152,23 @@ def _print_outputs(outputs: dict[str, str]) -> None:
         "region": "region the offline cloud plays (default: eu-west-1)",
         "moto-port": "fixed port for moto's server (default: a free one)",
         "verbose": _AWS_HELP["verbose"],
+        "max-connection-seconds": "WebSocket connections end at this age, as in API Gateway "
+        "(default: 7200)",
+        "idle-timeout-seconds": "WebSocket connections end after this long without a client "
+        "message, as in API Gateway (default: 600)",
+        "lossy-disconnect": "close WebSocket connections without delivering $disconnect "
+        "(API Gateway only promises its best effort)",
     },
 )
-def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose: bool = False):
+def local_up(
+    c: Context,
+    region: str = "eu-west-1",
+    moto_port: int = 0,
+    verbose: bool = False,
+    max_connection_seconds: float = 7200.0,
+    idle_timeout_seconds: float = 600.0,
+    lossy_disconnect: bool = False,
+):
     """Run the offline cloud on 127.0.0.1 and print the environment to use; Ctrl-C stops it."""
     from plldb.local.foreground import run_until_stopped
 
@@ -162,7 +176,15 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         print(line, flush=True)
 
     with user_errors(verbose):
-        run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
+        run_until_stopped(
+            emit,
+            TqdmReporter().notice,
+            region=region,
+            moto_port=moto_port,
+            max_connection_seconds=max_connection_seconds,
+            idle_timeout_seconds=idle_timeout_seconds,
+            lossy_disconnect=lossy_disconnect,
+        )
 
 
 @plldb_task(

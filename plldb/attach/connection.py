@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
+import math
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -30,6 +32,9 @@ SESSION_QUERY_PARAMETER = "sessionId"
 SESSION_CLOSED = "session_closed"
 # Creates a session; the argument is `force` (take over a session that still looks active).
 SessionFactory = Callable[[bool], Session]
+# Tuning knobs (docs/protocol.md): the keepalive period, and the connection age that renews.
+KEEPALIVE_ENV = "PLLDB_KEEPALIVE_SECONDS"
+RENEW_AFTER_ENV = "PLLDB_RENEW_AFTER_SECONDS"
 _KEEPALIVE = protocol.encode(protocol.keepalive())
 _NORMAL_CLOSURE = 1000
 _MIN_WAIT = 0.01
@@ -50,6 +55,27 @@ class LoopSettings:
     poll_seconds: float = 0.25
     open_timeout_seconds: float = 10.0
     close_timeout_seconds: float = 3.0
+
+
+def loop_settings(environ: Mapping[str, str], base: LoopSettings | None = None) -> LoopSettings:
+    """`base` (the defaults) with the keepalive and renewal the user set in the environment."""
+    settings = base or LoopSettings()
+    changes = {}
+    for variable, field in (
+        (KEEPALIVE_ENV, "keepalive_seconds"),
+        (RENEW_AFTER_ENV, "max_connection_seconds"),
+    ):
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise AttachError(f"{variable} must be a positive number of seconds, not {text!r}")
+        changes[field] = value
+    return dataclasses.replace(settings, **changes)
 
 
 class Listener:

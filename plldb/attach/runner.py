@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings
+from plldb.attach.connection import ConnectionLoop, Listener, LoopSettings, loop_settings
 from plldb.attach.debugger import (
     DebugpySettings,
     DebugServer,
@@ -95,6 +96,8 @@ def attach(
     Once detached, it waits up to `restore_wait_seconds` for the backend to restore the
     functions it instrumented, and reports what it saw.
     """
+    environ = os.environ if environ is None else environ
+    settings = loop_settings(environ, settings)
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
     debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None

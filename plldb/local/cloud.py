@@ -15,6 +15,11 @@ from typing import Any
 from plldb.errors import PlldbError
 from plldb.local import leftovers, settle
 from plldb.local.catalog import CatalogError, build_catalog
+from plldb.local.gateway.limits import (
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTION_SECONDS,
+    ConnectionLimits,
+)
 from plldb.local.motoserver import MotoServer
 from plldb.local.repairs import Endpoints, Repairer
 from plldb.local.resolver import DeployedStack, ResolveError
@@ -56,7 +61,12 @@ class OfflineCloudError(PlldbError):
 
 
 class OfflineCloud(Service):
-    """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it."""
+    """Everything on 127.0.0.1, as a context manager; `environment()` says how to reach it.
+
+    WebSocket connections live at most `max_connection_seconds` and end after
+    `idle_timeout_seconds` without a client message, as in API Gateway. `lossy_disconnect`
+    closes them without any `$disconnect`; `disconnect_delivery` delivers it with that chance.
+    """
 
     def __init__(
         self,
@@ -65,9 +75,20 @@ class OfflineCloud(Service):
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
         enforce_iam: bool = False,
+        *,
+        max_connection_seconds: float = MAX_CONNECTION_SECONDS,
+        idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
+        lossy_disconnect: bool = False,
+        disconnect_delivery: float = 1.0,
     ) -> None:
         """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
         `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
+        # Checked here, so a bad limit stops `local up` before anything starts.
+        self.connection_limits = ConnectionLimits(
+            max_connection_seconds,
+            idle_timeout_seconds,
+            0.0 if lossy_disconnect else disconnect_delivery,
+        )
         self.region = region
         self.enforce_iam = enforce_iam
         self.moto_port = moto_port
@@ -125,7 +146,14 @@ class OfflineCloud(Service):
             )
             self.websocket = self._start_part(
                 "WebSocket gateway",
-                lambda: WebSocketGateway(self.invoke, self.region, self._account_id).start(),
+                lambda: WebSocketGateway(
+                    self.invoke,
+                    self.region,
+                    self._account_id,
+                    max_connection_seconds=self.connection_limits.max_connection_seconds,
+                    idle_timeout_seconds=self.connection_limits.idle_timeout_seconds,
+                    disconnect_delivery=self.connection_limits.disconnect_delivery,
+                ).start(),
             )
             self.rest = self._start_part(
                 "REST gateway",

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 
 from plldb.errors import PlldbError
+from plldb.local.gateway.limits import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
 
 def run_until_stopped(
@@ -14,6 +15,9 @@ def run_until_stopped(
     notice: Callable[[str], None],
     region: str = "eu-west-1",
     moto_port: int = 0,
+    max_connection_seconds: float = MAX_CONNECTION_SECONDS,
+    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
+    lossy_disconnect: bool = False,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
     require_local_extra()
@@ -25,7 +29,13 @@ def run_until_stopped(
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
-        with OfflineCloud(region=region, moto_port=moto_port) as cloud:
+        with OfflineCloud(
+            region=region,
+            moto_port=moto_port,
+            max_connection_seconds=max_connection_seconds,
+            idle_timeout_seconds=idle_timeout_seconds,
+            lossy_disconnect=lossy_disconnect,
+        ) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():
                 emit(f"export {name}={value}")

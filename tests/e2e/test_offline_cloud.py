@@ -298,3 +298,66 @@ def test_a_busy_moto_port_is_one_clear_line(tmp_path):
     assert done.returncode == 1
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith("plldb: error: offline cloud: the moto server failed to start")
+
+
+def test_local_up_flags_make_websocket_connections_end_as_in_api_gateway(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TMPDIR"] = str(tmp_path)
+    flags = [
+        "--idle-timeout-seconds",
+        "1.5",
+        "--max-connection-seconds",
+        "60",
+        "--lossy-disconnect",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plldb", "local", "up", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(7)]
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        deploy_fixture(exported, STACK)
+        aws = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+        )
+        cfn = aws.client("cloudformation", endpoint_url=exported["AWS_ENDPOINT_URL"])
+
+        def stack_outputs() -> dict[str, str]:
+            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+            return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+        assert wait_for(lambda: stack_outputs()["WebSocketURL"].startswith("ws://127.0.0.1:"))
+        outputs = stack_outputs()
+        table = cfn.describe_stack_resource(StackName=STACK, LogicalResourceId="Events")
+        dynamodb = aws.client("dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"])
+
+        def events() -> set[str]:
+            name = table["StackResourceDetail"]["PhysicalResourceId"]
+            return {item["Id"]["S"] for item in dynamodb.scan(TableName=name)["Items"]}
+
+        client = websocket.create_connection(
+            f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10
+        )
+        client.send("who am i")
+        connection_id = json.loads(client.recv())["connectionId"]
+        opcode, frame = client.recv_data_frame(control_frame=True)  # idle from here on
+        client.shutdown()
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1001
+        management = aws.client("apigatewaymanagementapi", endpoint_url=outputs["CallbackURL"])
+        with pytest.raises(management.exceptions.GoneException):
+            management.get_connection(ConnectionId=connection_id)
+        with pytest.raises(management.exceptions.GoneException):
+            management.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+        assert f"connect/{connection_id}" in events()
+        time.sleep(4)  # a delivered $disconnect (a cold function) would have written by now
+        assert f"disconnect/{connection_id}" not in events()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -25,6 +25,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from plldb.local.gateway import events
+from plldb.local.gateway.limits import (
+    GOING_AWAY,
+    GOING_AWAY_REASON,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTION_SECONDS,
+    ConnectionLimits,
+)
 from plldb.local.httpserver import LoopbackHTTPServer
 from plldb.local.service import Service
 from plldb.local.specs import Invoker, WebSocketApi
@@ -63,7 +70,10 @@ class _Connection:
     socket: ServerConnection
     authorizer: dict[str, Any] | None
     last_active_ms: int
+    opened_at: float  # event loop clock, as is last_message_at
+    last_message_at: float  # the client's last data frame: what API Gateway's idle timer sees
     closed: bool = False
+    ended_by: tuple[int, str] | None = None  # the close the gateway sent at a limit
 
 
 class WebSocketGateway(Service):
@@ -73,12 +83,27 @@ class WebSocketGateway(Service):
     selection expression, closes (clean or not) through `$disconnect`, once per connection.
     A second HTTP server answers the management API (`/{api_id}/{stage}/@connections/{id}`).
     Messages are handled concurrently, as in API Gateway: replies are not ordered.
+    A connection ends (close code 1001) at its maximum age or after `idle_timeout_seconds`
+    without a message from the client; `disconnect_delivery` is the chance that `$disconnect`
+    is delivered (API Gateway's is best effort). `limits` may be replaced while serving.
     """
 
-    def __init__(self, invoke: Invoker, region: str, account_id: str = DEFAULT_ACCOUNT) -> None:
+    def __init__(
+        self,
+        invoke: Invoker,
+        region: str,
+        account_id: str = DEFAULT_ACCOUNT,
+        *,
+        max_connection_seconds: float = MAX_CONNECTION_SECONDS,
+        idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
+        disconnect_delivery: float = 1.0,
+    ) -> None:
         self._invoke = invoke
         self.region = region
         self.account_id = account_id
+        self.limits = ConnectionLimits(
+            max_connection_seconds, idle_timeout_seconds, disconnect_delivery
+        )
         self._lock = threading.Lock()
         self._apis: dict[str, WebSocketApi] = {}
         self._connections: dict[str, _Connection] = {}  # the ones @connections can reach
@@ -335,7 +360,8 @@ class WebSocketGateway(Service):
                 logger.info("$connect of %s refused the connection (%d)", api.api_id, status)
                 status = status if 400 <= status <= 599 else 500
                 return _refusal(status, "", http.HTTPStatus(status).phrase)
-        connection = _Connection(info, socket, authorizer, epoch)
+        opened = asyncio.get_running_loop().time()
+        connection = _Connection(info, socket, authorizer, epoch, opened, opened)
         self._accepted[socket] = connection
         self._spawn(self._watch(connection), name=f"disconnect {info.connection_id}")
         return None
@@ -371,12 +397,37 @@ class WebSocketGateway(Service):
             return
         with self._lock:
             self._connections[connection.info.connection_id] = connection
+        loop = asyncio.get_running_loop()
+        limits = loop.create_task(self._enforce_limits(connection), name="limits")
         try:
             async for message in socket:
                 connection.last_active_ms = events.now_ms()
+                connection.last_message_at = loop.time()
                 self._spawn(self._route(connection, message), name="message")
         except ConnectionClosed:
             pass  # a dropped client: _watch announces it
+        finally:
+            limits.cancel()
+            await asyncio.gather(limits, return_exceptions=True)
+
+    async def _enforce_limits(self, connection: _Connection) -> None:
+        """Close the connection, as API Gateway does, once its age or idleness hits a limit."""
+        loop = asyncio.get_running_loop()
+        while True:
+            # Read on every turn: a message moves the idle deadline, and limits may change.
+            due, limit = self.limits.deadline(connection.opened_at, connection.last_message_at)
+            delay = due - loop.time()
+            if delay <= 0:
+                break
+            await asyncio.sleep(delay)
+        connection_id = connection.info.connection_id
+        logger.info("closing connection %s: %s reached", connection_id, limit)
+        connection.ended_by = (GOING_AWAY, GOING_AWAY_REASON)
+        with self._lock:
+            if self._connections.get(connection_id) is connection:
+                del self._connections[connection_id]  # @connections answers 410 from now on
+        # Its own task: the closing handshake must outlive this one, cancelled once closed.
+        self._spawn(connection.socket.close(GOING_AWAY, GOING_AWAY_REASON), name="close")
 
     async def _watch(self, connection: _Connection) -> None:
         """Wait for the connection to end, however it ends, and fire `$disconnect` once."""
@@ -391,8 +442,14 @@ class WebSocketGateway(Service):
         route = api.routes.get("$disconnect") if api is not None else None
         if route is None:
             return
-        code = socket.close_code or 1006
-        reason = socket.close_reason or _CLOSE_REASONS.get(code, "")
+        if not self.limits.delivers_disconnect():
+            logger.info("$disconnect of %s not delivered (lossy)", connection.info.connection_id)
+            return
+        if connection.ended_by is not None:
+            code, reason = connection.ended_by
+        else:
+            code = socket.close_code or 1006
+            reason = socket.close_reason or _CLOSE_REASONS.get(code, "")
         event = events.disconnect_event(
             connection.info, code, reason, new_id(), events.now_ms(), connection.authorizer
         )
