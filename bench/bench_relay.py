@@ -185,6 +185,44 @@ def relay_wait(handler_seconds: float, rounds: int, fixed_poll: float | None) ->
 # ---------------------------------------------------------------- 3. cold start
 
 
+def _no_session_variables() -> dict[str, str]:
+    """What instrumentation writes, for a session that does not exist: the relay declines."""
+    return {
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bin/bootstrap",
+        "PLLDB_SESSION_ID": str(uuid.uuid4()),
+        "PLLDB_SESSIONS_TABLE": "PLLDBSessions",
+        "PLLDB_DEBUGGER_TABLE": "PLLDBDebugger",
+        "PLLDB_CALLBACK_URL": "http://127.0.0.1:9/unused",
+    }
+
+
+def warm_declined(cloud: Any, invocations: int) -> tuple[list[float], list[float]]:
+    """Warm invocations: plain, and wrapped with no live session (the relay declines each)."""
+    lambda_client = client(cloud, "lambda")
+    name = f"{TARGET}-plain"
+    original = lambda_client.get_function_configuration(FunctionName=name)
+    layer_arn = command_outputs(cloud)["DebuggerLayerArn"]
+    variables = original.get("Environment", {}).get("Variables", {})
+    series: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for instrumented in (False, True):
+            extra = _no_session_variables() if instrumented else {}
+            lambda_client.update_function_configuration(
+                FunctionName=name,
+                Environment={"Variables": {**variables, **extra, "WARM": str(instrumented)}},
+                Layers=[layer_arn] if instrumented else [],
+            )
+            cloud.sync()
+            timed_invoke(lambda_client, name, {"warm-up": True})  # the cold start, not counted
+            for n in range(invocations):
+                series[instrumented].append(timed_invoke(lambda_client, name, {"warm": n})[0])
+    finally:
+        lambda_client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": variables}, Layers=[]
+        )
+    return series[False], series[True]
+
+
 def cold_starts(cloud: Any, rounds: int) -> tuple[list[float], list[float]]:
     """First-invocation latency of fresh environments: plain, and wrapped with a closed session."""
     lambda_client = client(cloud, "lambda")
@@ -192,14 +230,7 @@ def cold_starts(cloud: Any, rounds: int) -> tuple[list[float], list[float]]:
     original = lambda_client.get_function_configuration(FunctionName=name)
     layer_arn = command_outputs(cloud)["DebuggerLayerArn"]
     variables = original.get("Environment", {}).get("Variables", {})
-    closed_session = str(uuid.uuid4())  # no such session: the relay finds none live
-    plldb_variables = {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bin/bootstrap",
-        "PLLDB_SESSION_ID": closed_session,
-        "PLLDB_SESSIONS_TABLE": "PLLDBSessions",
-        "PLLDB_DEBUGGER_TABLE": "PLLDBDebugger",
-        "PLLDB_CALLBACK_URL": "http://127.0.0.1:9/unused",
-    }
+    plldb_variables = _no_session_variables()
     plain, wrapped = [], []
     try:
         for n in range(rounds):
@@ -246,6 +277,7 @@ def main() -> None:
             cloud.project = write_project(Path(project))
             cloud.originals = configurations(cloud)
             plain, relayed = relay_overhead(cloud, options.invocations)
+            warm_plain, warm_wrapped = warm_declined(cloud, options.invocations)
             cold_plain, cold_wrapped = cold_starts(cloud, options.cold_rounds)
 
     waits = {
@@ -267,6 +299,11 @@ def main() -> None:
         print(line(f"handler {handler * 1000:.0f} ms, polling every second (baseline)", fixed))
         ratio = statistics.median(adaptive) / statistics.median(fixed)
         print(f"  ratio backing-off / every second: {ratio:.3f}")
+    print("warm invocation, no session live (the relay declines, the deployed handler runs)")
+    print(line("un-instrumented", warm_plain))
+    print(line("behind the plldb exec wrapper", warm_wrapped))
+    warm_added = statistics.median(warm_wrapped) - statistics.median(warm_plain)
+    print(f"  added by the wrapper: median {warm_added:.1f} ms")
     print("cold start, first invocation of a fresh environment (no session live)")
     print(line("un-instrumented", cold_plain))
     print(line("behind the plldb exec wrapper", cold_wrapped))
