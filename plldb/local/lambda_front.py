@@ -7,6 +7,7 @@ import binascii
 import http.client
 import json
 import logging
+import random
 import re
 import threading
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
+from plldb.local.aliases import resolve_qualifier
 from plldb.local.execution import CloudContext, new_request_id, new_trace_id
 from plldb.local.function_store import (
     FunctionNotFoundError,
@@ -89,6 +91,7 @@ class LambdaFront(Service):
         self._pool: WarmPool | None = None
         self._background: set[threading.Thread] = set()
         self._background_lock = threading.Lock()
+        self._routing = random.Random()  # a weighted alias's draw per invocation
 
     @property
     def endpoint(self) -> str:
@@ -146,7 +149,7 @@ class LambdaFront(Service):
         client_context: str | None = None,
     ) -> _Answer:
         ref = parse_function_ref(function, self.region, self.account_id, qualifier)
-        spec = load_function(ref)
+        spec = load_function(resolve_qualifier(ref, self._routing), invoked_arn=ref.arn)
         event = _event(payload, invocation_type)
         request_id = new_request_id()
         if invocation_type == "DryRun":
