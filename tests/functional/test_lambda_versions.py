@@ -9,17 +9,16 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.test_lambda_front import (  # noqa: F401 - the fixtures are shared
-    ACCOUNT,
-    REGION,
-    _invoke,
-    deploy,
-    front,
-    lambda_client,
-    layer_arn,
-    moto,
-    moto_lambda,
-)
+from tests.functional import test_lambda_front as shared
+from tests.functional.test_lambda_front import ACCOUNT, REGION, _invoke
+
+# The front's fixtures, shared with its own tests (module-scoped: one moto, one front here).
+moto = shared.moto
+front = shared.front
+moto_lambda = shared.moto_lambda
+lambda_client = shared.lambda_client
+layer_arn = shared.layer_arn
+deploy = shared.deploy
 
 
 def _code(source: str) -> bytes:
