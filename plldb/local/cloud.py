@@ -65,11 +65,17 @@ class OfflineCloud(Service):
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
         enforce_iam: bool = False,
+        kms_decrypt_allowed: bool = False,
     ) -> None:
         """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
-        `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
+        `environment()` then carries the admin user's keys (docs/offline-cloud.md).
+        `kms_decrypt_allowed`: without enforcement, whether GetFunction(Configuration) shows
+        variables under a customer managed key (as to a caller with kms:Decrypt on it) or
+        Lambda's AccessDeniedException in their place; with enforcement the caller's policies
+        decide."""
         self.region = region
         self.enforce_iam = enforce_iam
+        self.kms_decrypt_allowed = kms_decrypt_allowed
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
         self._own_workdir = workdir is None
@@ -121,6 +127,7 @@ class OfflineCloud(Service):
                     account_id=self._account_id,
                     child_environment=self.environment(include_lambda=False),
                     enforce_iam=self.enforce_iam,
+                    kms_decrypt_allowed=self.kms_decrypt_allowed,
                 ).start(),
             )
             self.websocket = self._start_part(
