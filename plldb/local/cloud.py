@@ -28,7 +28,7 @@ SECRET_KEY = "testing"  # noqa: S105 - moto's dummy credentials, printed for the
 _SETTLED = ("_COMPLETE",)
 _SETTLING = "settling"  # a _synced marker: the settle hook has the stack, the watcher keeps off
 # moto warns (and logs) that it builds none of these; the offline cloud serves or repairs them.
-_HANDLED_TYPES = r"AWS::(ApiGateway(V2)?::\w+|S3::BucketPolicy)"
+_HANDLED_TYPES = r"AWS::(ApiGateway(V2)?::\w+|S3::BucketPolicy|Lambda::Alias)"
 
 
 def _quiet_handled_gaps() -> None:
