@@ -33,7 +33,7 @@ SECRET_KEY = "testing"  # noqa: S105 - moto's dummy credentials, printed for the
 _SETTLED = ("_COMPLETE",)
 _SETTLING = "settling"  # a _synced marker: the settle hook has the stack, the watcher keeps off
 # moto warns (and logs) that it builds none of these; the offline cloud serves or repairs them.
-_HANDLED_TYPES = r"AWS::(ApiGateway(V2)?::\w+|S3::BucketPolicy)"
+_HANDLED_TYPES = r"AWS::(ApiGateway(V2)?::\w+|S3::BucketPolicy|Lambda::Alias)"
 
 
 def _quiet_handled_gaps() -> None:
@@ -80,9 +80,14 @@ class OfflineCloud(Service):
         idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
         lossy_disconnect: bool = False,
         disconnect_delivery: float = 1.0,
+        kms_decrypt_allowed: bool = False,
     ) -> None:
         """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
-        `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
+        `environment()` then carries the admin user's keys (docs/offline-cloud.md).
+        `kms_decrypt_allowed`: without enforcement, whether GetFunction(Configuration) shows
+        variables under a customer managed key (as to a caller with kms:Decrypt on it) or
+        Lambda's AccessDeniedException in their place; with enforcement the caller's policies
+        decide."""
         # Checked here, so a bad limit stops `local up` before anything starts.
         self.connection_limits = ConnectionLimits(
             max_connection_seconds,
@@ -91,6 +96,7 @@ class OfflineCloud(Service):
         )
         self.region = region
         self.enforce_iam = enforce_iam
+        self.kms_decrypt_allowed = kms_decrypt_allowed
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
         self._own_workdir = workdir is None
@@ -142,6 +148,7 @@ class OfflineCloud(Service):
                     account_id=self._account_id,
                     child_environment=self.environment(include_lambda=False),
                     enforce_iam=self.enforce_iam,
+                    kms_decrypt_allowed=self.kms_decrypt_allowed,
                 ).start(),
             )
             self.websocket = self._start_part(

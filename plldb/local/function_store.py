@@ -105,8 +105,11 @@ def parse_function_ref(
     raise FunctionNotFoundError(function)
 
 
-def load_function(ref: FunctionRef) -> FunctionSpec:
-    """The function as moto holds it now; raises FunctionNotFoundError."""
+def load_function(ref: FunctionRef, invoked_arn: str | None = None) -> FunctionSpec:
+    """The function as moto holds it now; raises FunctionNotFoundError.
+
+    `invoked_arn`: the ARN the caller named, when `ref` is the version an alias routed to.
+    """
     from moto.awslambda.models import lambda_backends
 
     qualifier = None if ref.qualifier in (None, "$LATEST") else ref.qualifier
@@ -119,7 +122,7 @@ def load_function(ref: FunctionRef) -> FunctionSpec:
     return FunctionSpec(
         name=function.function_name,
         arn=function.function_arn,
-        invoked_arn=ref.arn,
+        invoked_arn=invoked_arn or ref.arn,
         version=str(function.version),
         region=ref.region,
         account_id=ref.account_id,

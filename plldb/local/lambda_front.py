@@ -7,6 +7,7 @@ import binascii
 import http.client
 import json
 import logging
+import random
 import re
 import threading
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
+from plldb.local.aliases import resolve_qualifier
 from plldb.local.execution import CloudContext, new_request_id, new_trace_id
 from plldb.local.function_store import (
     FunctionNotFoundError,
@@ -24,6 +26,14 @@ from plldb.local.function_store import (
     parse_function_ref,
 )
 from plldb.local.httpserver import LoopbackHTTPServer
+from plldb.local.kms_environment import (
+    Decrypter,
+    apply_key_update,
+    caller_decrypter,
+    rewrite_answer,
+    setting_decrypter,
+    shows_configurations,
+)
 from plldb.local.runtime_api import Invocation, Outcome
 from plldb.local.service import Service
 from plldb.local.specs import InvokeResult
@@ -71,15 +81,19 @@ class LambdaFront(Service):
         account_id: str = "123456789012",
         child_environment: Mapping[str, str] | None = None,
         enforce_iam: bool = False,
+        kms_decrypt_allowed: bool = False,
     ) -> None:
         """`child_environment`: variables every runtime gets last (endpoints, settings).
 
         Without it a runtime gets AWS_ENDPOINT_URL* from this process (moto and this front by
         default). Credentials are always a session of the function's execution role, as in
         Lambda. `enforce_iam`: Invoke needs a valid signature and lambda:InvokeFunction.
+        `kms_decrypt_allowed`: without enforcement, whether callers reading a configuration
+        see variables under a customer managed key (with it, their policies decide).
         """
         self.moto_endpoint = moto_endpoint.rstrip("/")
         self.enforce_iam = enforce_iam
+        self.kms_decrypt_allowed = kms_decrypt_allowed
         self.child_environment = dict(child_environment or {})
         self.region = region
         self.account_id = account_id
@@ -89,6 +103,8 @@ class LambdaFront(Service):
         self._pool: WarmPool | None = None
         self._background: set[threading.Thread] = set()
         self._background_lock = threading.Lock()
+        # A weighted alias's draw per invocation: traffic shaping, not secrecy.
+        self._routing = random.Random()  # noqa: S311
 
     @property
     def endpoint(self) -> str:
@@ -146,7 +162,7 @@ class LambdaFront(Service):
         client_context: str | None = None,
     ) -> _Answer:
         ref = parse_function_ref(function, self.region, self.account_id, qualifier)
-        spec = load_function(ref)
+        spec = load_function(resolve_qualifier(ref, self._routing), invoked_arn=ref.arn)
         event = _event(payload, invocation_type)
         request_id = new_request_id()
         if invocation_type == "DryRun":
@@ -300,7 +316,9 @@ def _handler_for(front: LambdaFront) -> type[BaseHTTPRequestHandler]:
             raise LambdaApiError(HTTPStatus.BAD_REQUEST, "InvalidParameterValueException", message)
 
         def _proxy(self) -> None:
-            """Forwards the request to moto unchanged and relays moto's answer unchanged."""
+            """Forwards the request to moto and relays its answer; only variables under a
+            customer managed key are hidden from a caller who may not decrypt them."""
+            url = urlsplit(self.path)
             body = self._read_body()
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             if body or self.command in ("POST", "PUT", "PATCH"):
@@ -326,6 +344,11 @@ def _handler_for(front: LambdaFront) -> type[BaseHTTPRequestHandler]:
                 return
             finally:
                 connection.close()
+            if status == HTTPStatus.OK and self.command == "PUT":
+                region, account = front.region, front.account_id
+                content = apply_key_update(url.path, body, content, account, region)
+            if self.command == "GET" and status == HTTPStatus.OK and shows_configurations(url.path):
+                content = rewrite_answer(url.path, content, self._decrypter(url, body))
             self.send_response(status)
             for name, value in reply_headers:
                 self.send_header(name, value)
@@ -336,6 +359,14 @@ def _handler_for(front: LambdaFront) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
+
+        def _decrypter(self, url: SplitResult, body: bytes) -> Decrypter:
+            if not front.enforce_iam:
+                return setting_decrypter(front.kms_decrypt_allowed)
+            from plldb.local.gateway.sigv4 import SignedRequest
+
+            headers = tuple(self.headers.items())
+            return caller_decrypter(SignedRequest(self.command, url.path, url.query, headers, body))
 
         do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _proxy
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from plldb.local.lambda_repairs import LambdaRepairs
 from plldb.local.resolver import DeployedStack, ResolveError, Resolver
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Repairer:
 
     def __init__(self, clients: Callable[[str], Any]) -> None:
         self.clients = clients
+        self.lambdas = LambdaRepairs(clients)
         # (stack id, layer id) -> (content marker, the ARN published for that content)
         self._published: dict[tuple[str, str], tuple[str, str]] = {}
         self.published_arns: dict[str, list[tuple[str, str]]] = {}  # stack id -> [(id, arn)]
@@ -49,7 +51,11 @@ class Repairer:
         """Run every repair; returns one line per change made."""
         done: list[str] = []
         steps = (self.enable_ttl, self.apply_bucket_policies, self.publish_layers)
-        for step in (*steps, self.configure_functions):
+        lambdas = self.lambdas
+        # Versions are named before the functions' variables (which may refer to them) and
+        # take the repaired configuration after; aliases need the version numbers.
+        functions = (lambdas.name_versions, self.configure_functions, lambdas.set_keys)
+        for step in (*steps, *functions, lambdas.refresh_versions, lambdas.apply_aliases):
             done.extend(step(stack, endpoints))
         done.extend(self.resolve_outputs(stack, endpoints))
         return done

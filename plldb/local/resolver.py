@@ -126,6 +126,13 @@ class Resolver:
             )
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:{_PARTITION}:iam::{self.stack.account_id}:role/{self.ref(logical_id)}"
+        if kind == "AWS::KMS::Key" and attribute == "Arn":
+            return (
+                f"arn:{_PARTITION}:kms:{self.stack.region}:{self.stack.account_id}"
+                f":key/{self.ref(logical_id)}"
+            )
+        if kind == "AWS::KMS::Key" and attribute == "KeyId":
+            return self.ref(logical_id)
         if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
             return (
                 f"arn:{_PARTITION}:logs:{self.stack.region}:{self.stack.account_id}"
