@@ -39,8 +39,35 @@ PLLDB_VARIABLES = (
 PLLDB_FUNCTION_PREFIX = "plldb-"  # plldb's own functions (template.yaml) are never instrumented
 
 
-class TooManyLayers(ValueError):
+class CannotInstrument(ValueError):
+    """A function plldb must leave untouched; the message says why, in one line."""
+
+
+class TooManyLayers(CannotInstrument):
     """The function already uses Lambda's maximum of layers: the debugger layer does not fit."""
+
+
+class UnreadableVariables(CannotInstrument):
+    """Lambda would not show the function's variables (KMS): writing ours would lose its own."""
+
+
+def check_readable(configuration: dict[str, Any]) -> None:
+    """Raise UnreadableVariables when get_function_configuration gave Environment.Error.
+
+    Lambda answers that way, with no Variables, to a caller that may not kms:Decrypt the
+    function's customer managed key; an update with only plldb's variables would replace the
+    function's own, and a restore could not put them back.
+    """
+    environment = configuration.get("Environment")
+    error = environment.get("Error") if isinstance(environment, dict) else None
+    if not error:
+        return
+    key = configuration.get("KMSKeyArn") or "its customer managed KMS key"
+    code = error.get("ErrorCode", "an error") if isinstance(error, dict) else str(error)
+    raise UnreadableVariables(
+        f"its environment variables could not be read ({code}): the instrumentation role "
+        f"needs kms:Decrypt on {key}; left untouched"
+    )
 
 
 def is_python(runtime: Any) -> bool:
@@ -106,6 +133,7 @@ def recorded_original(
     recorded without them: plldb's variables and any version of `layer_arn` are left out and the
     function's own exec wrapper is put back. Its own timeout comes from PLLDB_ORIGINAL_TIMEOUT.
     """
+    check_readable(configuration)
     variables = _variables(configuration)
     layers = layer_arns(configuration.get("Layers"))
     timeout = int(configuration["Timeout"])

@@ -167,7 +167,7 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
                 session_id, name, logical_id, configuration, recorded.get(name), variables,
                 layer_arn, grants,
             )  # fmt: skip
-        except (plan.TooManyLayers, _Skip) as reason:
+        except (plan.CannotInstrument, _Skip) as reason:
             result["skipped"][name] = str(reason)
             progress.step(name, "skipped")
         except (BotoCoreError, ClientError, UpdateFailed) as error:
@@ -241,6 +241,7 @@ def _instrument_one(
     grants: _RelayGrants,
 ) -> str | None:
     """Record the original (unless already recorded), then update and wait; the timeout note."""
+    plan.check_readable(configuration)
     original = recorded
     if plan.is_instrumented(configuration) and recorded is None:
         other = (configuration.get("Environment") or {}).get("Variables", {}).get(plan.SESSION_ID)

@@ -592,3 +592,31 @@ def test_a_role_that_cannot_take_the_policy_is_a_warning_not_a_failure(cloud, mo
     assert result["changed"] == ["orders-api"]
     assert "may not assume the debugger role" in result["warnings"]["orders-api"]
     assert any(text.startswith("warning orders-api: its role may not") for _, text in posted)
+
+
+def test_a_function_whose_variables_lambda_will_not_show_is_left_untouched(cloud, monkeypatch):
+    """Lambda hides KMS-encrypted variables from callers without kms:Decrypt (Environment.Error)."""
+    module = load()
+    real = module._configuration
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def hidden(name: str) -> tuple[dict[str, Any], str | None]:
+        answer, problem = real(name)
+        if name == "orders-api":
+            error = {
+                "ErrorCode": "AccessDeniedException",
+                "Message": "Lambda was unable to decrypt",
+            }
+            answer = {**answer, "Environment": {"Error": error}, "KMSKeyArn": key}
+        return answer, problem
+
+    monkeypatch.setattr(module, "_configuration", hidden)
+    before = visible("orders-api")
+    session_id = put_session()
+    result = run("instrument", session_id)
+    assert "orders-api" not in result["changed"]
+    assert "kms:Decrypt" in result["skipped"]["orders-api"]
+    assert key in result["skipped"]["orders-api"]
+    assert visible("orders-api") == before  # its own variables are still there, unchanged
+    assert "orders-api" not in item(session_id).get("Instrumented", {})
+    assert sorted(result["changed"]) == ["nested-worker", "reports-job"]

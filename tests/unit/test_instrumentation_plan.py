@@ -273,3 +273,20 @@ def test_role_names_and_the_roles_a_restore_releases():
     restored = [{"Role": shared}, {"Role": own}, {"Role": ""}]
     assert plan.roles_to_release(restored, [{"Role": shared}]) == [own]
     assert plan.roles_to_release(restored, []) == [own, shared]
+
+
+def test_variables_lambda_will_not_show_are_refused_before_anything_is_recorded():
+    configuration = {
+        "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:orders",
+        "Role": "arn:aws:iam::123456789012:role/orders",
+        "Timeout": 30,
+        "KMSKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/k1",
+        "Environment": {"Error": {"ErrorCode": "AccessDeniedException", "Message": "no"}},
+    }
+    with pytest.raises(plan.UnreadableVariables, match=r"kms:Decrypt on arn:aws:kms:.*key/k1"):
+        plan.recorded_original(configuration)
+    with pytest.raises(plan.CannotInstrument):
+        plan.check_readable(configuration)
+    readable = {**configuration, "Environment": {"Variables": {"A": "1"}}}
+    plan.check_readable(readable)  # no error
+    assert plan.recorded_original(readable)["Environment"] == {"A": "1"}
