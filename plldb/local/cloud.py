@@ -65,10 +65,17 @@ class OfflineCloud(Service):
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
         enforce_iam: bool = False,
+        schedule_scale: float = 1.0,
     ) -> None:
         """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
-        `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
+        `environment()` then carries the admin user's keys (docs/offline-cloud.md).
+        `schedule_scale`: how many scheduled seconds pass per real second (60: rate(1 minute)
+        runs every second); scheduled rules and schedules run on that clock."""
+        if schedule_scale <= 0:
+            raise ValueError("schedule_scale must be positive")
         self.region = region
+        self.schedule_scale = schedule_scale
+        self.scheduler: Any = None
         self.enforce_iam = enforce_iam
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
@@ -140,12 +147,15 @@ class OfflineCloud(Service):
             self.stop()
             raise
         self.sync()
+        self.scheduler = self._start_scheduler()
         self._watcher = threading.Thread(target=self._watch, name="plldb-local-sync", daemon=True)
         self._watcher.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._unlisten is not None:
             self._unlisten()
         if self._watcher is not None:
@@ -177,6 +187,11 @@ class OfflineCloud(Service):
 
     def invoke(self, function: str, payload: bytes) -> InvokeResult:
         return self.lambda_front.invoke(function, payload)
+
+    def fire_schedule(self, name: str) -> list[Any]:
+        """Run the scheduled rule or schedule `name` (or ARN) now, without waiting for its time;
+        returns one Outcome per target (invoked, or why not)."""
+        return self.scheduler.fire(name)
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -230,8 +245,29 @@ class OfflineCloud(Service):
                 self._synced.pop(stack.stack_id, None)
             elif stack.events:
                 self._synced[stack.stack_id] = str(stack.events[-1].event_id)
+        if self.scheduler is not None and (stack.account_id, stack.region_name) == (
+            self._account_id,
+            self.region,
+        ):
+            self.scheduler.refresh()  # a deleted rule must not run once more before the poll
 
     # ------------------------------------------------------------------ internals
+    def _start_scheduler(self) -> Any:
+        from plldb.local.schedule_delivery import Delivery
+        from plldb.local.schedule_sources import read_rules, read_schedules
+        from plldb.local.schedules import Scheduler
+
+        def jobs() -> list:
+            return read_rules(self._client("events")) + read_schedules(self._client("scheduler"))
+
+        delivery = Delivery(
+            self._client,
+            lambda arn, payload: self.lambda_front.invoke(arn, payload, "Event"),
+            self._account_id,
+            self.region,
+        )
+        return Scheduler(jobs, delivery.deliver, self.schedule_scale, self.poll_seconds).start()
+
     def _settle_delete(self, stack: Any) -> None:
         from plldb.local.outputs import forget
 
