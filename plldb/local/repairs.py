@@ -49,7 +49,7 @@ class Repairer:
         """Run every repair; returns one line per change made."""
         done: list[str] = []
         steps = (self.enable_ttl, self.apply_bucket_policies, self.publish_layers)
-        for step in (*steps, self.configure_functions):
+        for step in (*steps, self.configure_functions, self.sync_permissions):
             done.extend(step(stack, endpoints))
         done.extend(self.resolve_outputs(stack, endpoints))
         return done
@@ -160,6 +160,12 @@ class Repairer:
                 lambda_client.update_function_configuration(FunctionName=name, **changes)
                 done.append(f"{logical_id}: {' and '.join(sorted(changes))} set from the template")
         return done
+
+    def sync_permissions(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
+        """moto builds a Lambda permission only at create, even when an update replaces its rule."""
+        from plldb.local.permissions import sync_permissions
+
+        return sync_permissions(stack, self.clients("lambda"))
 
     def resolve_outputs(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """moto leaves outputs that refer to unbuilt resources literal, or drops them, and

@@ -51,6 +51,7 @@ class Delivery:
         self.invoke = invoke
         self.account_id = account_id
         self.region = region
+        self._told: set[tuple[str, str, str]] = set()  # each refusal is a warning once
 
     def deliver(self, job: Job, moment: datetime) -> list[Outcome]:
         event = scheduled_event(job.arn, self.account_id, self.region, moment)
@@ -59,7 +60,11 @@ class Delivery:
             if outcome.invoked:
                 log.info("%s %s: invoked %s", job.kind, job.name, outcome.function)
             else:
-                log.warning(
+                key = (job.arn, outcome.target, outcome.reason)
+                level = logging.DEBUG if key in self._told else logging.WARNING
+                self._told.add(key)
+                log.log(
+                    level,
                     "%s %s: target %s not invoked: %s",
                     job.kind,
                     job.name,

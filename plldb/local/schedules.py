@@ -102,6 +102,11 @@ class Scheduler:
                 self._entries[key] = _Entry(job, expression, due)
         self._wake.set()
 
+    def jobs(self) -> list[Job]:
+        """The rules and schedules on the clock now."""
+        with self._lock:
+            return [entry.job for entry in self._entries.values()]
+
     def fire(self, name: str) -> list[Outcome]:
         """Run the rule or schedule named `name` (or with that ARN) now, as if it were due."""
         self.refresh()
