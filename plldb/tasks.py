@@ -151,10 +151,18 @@ def _print_outputs(outputs: dict[str, str]) -> None:
     help={
         "region": "region the offline cloud plays (default: eu-west-1)",
         "moto-port": "fixed port for moto's server (default: a free one)",
+        "schedule-scale": "scheduled seconds per real second: 60 runs rate(1 minute) rules "
+        "every second (default: 1, real time)",
         "verbose": _AWS_HELP["verbose"],
     },
 )
-def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose: bool = False):
+def local_up(
+    c: Context,
+    region: str = "eu-west-1",
+    moto_port: int = 0,
+    schedule_scale: float = 1.0,
+    verbose: bool = False,
+):
     """Run the offline cloud on 127.0.0.1 and print the environment to use; Ctrl-C stops it."""
     from plldb.local.foreground import run_until_stopped
 
@@ -162,7 +170,13 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         print(line, flush=True)
 
     with user_errors(verbose):
-        run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
+        run_until_stopped(
+            emit,
+            TqdmReporter().notice,
+            region=region,
+            moto_port=moto_port,
+            schedule_scale=schedule_scale,
+        )
 
 
 @plldb_task(

@@ -14,8 +14,11 @@ def run_until_stopped(
     notice: Callable[[str], None],
     region: str = "eu-west-1",
     moto_port: int = 0,
+    schedule_scale: float = 1.0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
+    if not schedule_scale > 0:
+        raise PlldbError(f"--schedule-scale must be a positive number, not {schedule_scale}")
     require_local_extra()
     from plldb.local.cloud import OfflineCloud
     from plldb.local.instance import Instance
@@ -25,7 +28,9 @@ def run_until_stopped(
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
-        with OfflineCloud(region=region, moto_port=moto_port) as cloud:
+        with OfflineCloud(
+            region=region, moto_port=moto_port, schedule_scale=schedule_scale
+        ) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():
                 emit(f"export {name}={value}")
