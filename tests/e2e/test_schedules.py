@@ -105,6 +105,55 @@ def test_a_rule_can_be_fired_now(cloud):
     )
 
 
+def test_a_scheduler_schedule_runs_under_its_role_and_not_without_rights(cloud):
+    iam, scheduler = client(cloud, "iam"), client(cloud, "scheduler")
+    function = outputs_of(cloud, STACK)["FunctionArn"]
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "scheduler.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    invoke = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function}
+            ],
+        }
+    )
+    allowed = iam.create_role(RoleName="scheduler-invoke", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="scheduler-invoke", PolicyName="invoke", PolicyDocument=invoke)
+    bare = iam.create_role(RoleName="scheduler-bare", AssumeRolePolicyDocument=trust)
+    for name, role, payload in (
+        ("every-minute", allowed, {"from": "schedule"}),
+        ("no-rights", bare, {"from": "bare"}),
+    ):
+        scheduler.create_schedule(
+            Name=name,
+            ScheduleExpression="rate(1 minute)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": function, "RoleArn": role["Role"]["Arn"], "Input": json.dumps(payload)},
+        )
+    try:
+        assert wait_for(
+            lambda: len([e for _, e in _records(cloud) if e == {"from": "schedule"}]) >= 2,
+            timeout=15,
+        )
+        assert [e for _, e in _records(cloud) if e == {"from": "bare"}] == []
+        (outcome,) = cloud.fire_schedule("no-rights")
+        assert not outcome.invoked and "not allowed lambda:InvokeFunction" in outcome.reason
+    finally:
+        scheduler.delete_schedule(Name="every-minute")
+        scheduler.delete_schedule(Name="no-rights")
+
+
 def test_rules_follow_stack_updates_and_deletes(cloud):
     deploy(cloud.environment(), STACK, fast_state="DISABLED")
     _, fast = _rule(cloud, "FastRule")
