@@ -151,6 +151,8 @@ def _print_outputs(outputs: dict[str, str]) -> None:
     help={
         "region": "region the offline cloud plays (default: eu-west-1)",
         "moto-port": "fixed port for moto's server (default: a free one)",
+        "schedule-scale": "scheduled seconds per real second: 60 runs rate(1 minute) rules "
+        "every second (default: 1, real time)",
         "verbose": _AWS_HELP["verbose"],
         "max-connection-seconds": "WebSocket connections end at this age, as in API Gateway "
         "(default: 7200)",
@@ -168,6 +170,7 @@ def local_up(
     max_connection_seconds: float = 7200.0,
     idle_timeout_seconds: float = 600.0,
     lossy_disconnect: bool = False,
+    schedule_scale: float = 1.0,
 ):
     """Run the offline cloud on 127.0.0.1 and print the environment to use; Ctrl-C stops it."""
     from plldb.local.foreground import run_until_stopped
@@ -184,6 +187,7 @@ def local_up(
             max_connection_seconds=max_connection_seconds,
             idle_timeout_seconds=idle_timeout_seconds,
             lossy_disconnect=lossy_disconnect,
+            schedule_scale=schedule_scale,
         )
 
 

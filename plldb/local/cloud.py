@@ -81,13 +81,18 @@ class OfflineCloud(Service):
         lossy_disconnect: bool = False,
         disconnect_delivery: float = 1.0,
         kms_decrypt_allowed: bool = False,
+        schedule_scale: float = 1.0,
     ) -> None:
         """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
         `environment()` then carries the admin user's keys (docs/offline-cloud.md).
         `kms_decrypt_allowed`: without enforcement, whether GetFunction(Configuration) shows
         variables under a customer managed key (as to a caller with kms:Decrypt on it) or
         Lambda's AccessDeniedException in their place; with enforcement the caller's policies
-        decide."""
+        decide.
+        `schedule_scale`: how many scheduled seconds pass per real second (60: rate(1 minute)
+        runs every second); scheduled rules and schedules run on that clock."""
+        if schedule_scale <= 0:
+            raise ValueError("schedule_scale must be positive")
         # Checked here, so a bad limit stops `local up` before anything starts.
         self.connection_limits = ConnectionLimits(
             max_connection_seconds,
@@ -95,6 +100,8 @@ class OfflineCloud(Service):
             0.0 if lossy_disconnect else disconnect_delivery,
         )
         self.region = region
+        self.schedule_scale = schedule_scale
+        self.scheduler: Any = None
         self.enforce_iam = enforce_iam
         self.kms_decrypt_allowed = kms_decrypt_allowed
         self.moto_port = moto_port
@@ -175,12 +182,15 @@ class OfflineCloud(Service):
             self.stop()
             raise
         self.sync()
+        self.scheduler = self._start_scheduler()
         self._watcher = threading.Thread(target=self._watch, name="plldb-local-sync", daemon=True)
         self._watcher.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._unlisten is not None:
             self._unlisten()
         if self._watcher is not None:
@@ -212,6 +222,11 @@ class OfflineCloud(Service):
 
     def invoke(self, function: str, payload: bytes) -> InvokeResult:
         return self.lambda_front.invoke(function, payload)
+
+    def fire_schedule(self, name: str) -> list[Any]:
+        """Run the scheduled rule or schedule `name` (or ARN) now, without waiting for its time;
+        returns one Outcome per target (invoked, or why not)."""
+        return self.scheduler.fire(name)
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -265,8 +280,29 @@ class OfflineCloud(Service):
                 self._synced.pop(stack.stack_id, None)
             elif stack.events:
                 self._synced[stack.stack_id] = str(stack.events[-1].event_id)
+        if self.scheduler is not None and (stack.account_id, stack.region_name) == (
+            self._account_id,
+            self.region,
+        ):
+            self.scheduler.refresh()  # a deleted rule must not run once more before the poll
 
     # ------------------------------------------------------------------ internals
+    def _start_scheduler(self) -> Any:
+        from plldb.local.schedule_delivery import Delivery
+        from plldb.local.schedule_sources import read_rules, read_schedules
+        from plldb.local.schedules import Scheduler
+
+        def jobs() -> list:
+            return read_rules(self._client("events")) + read_schedules(self._client("scheduler"))
+
+        delivery = Delivery(
+            self._client,
+            lambda arn, payload: self.lambda_front.invoke(arn, payload, "Event"),
+            self._account_id,
+            self.region,
+        )
+        return Scheduler(jobs, delivery.deliver, self.schedule_scale, self.poll_seconds).start()
+
     def _settle_delete(self, stack: Any) -> None:
         from plldb.local.outputs import forget
 

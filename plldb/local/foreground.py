@@ -18,8 +18,11 @@ def run_until_stopped(
     max_connection_seconds: float = MAX_CONNECTION_SECONDS,
     idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
     lossy_disconnect: bool = False,
+    schedule_scale: float = 1.0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
+    if not schedule_scale > 0:
+        raise PlldbError(f"--schedule-scale must be a positive number, not {schedule_scale}")
     require_local_extra()
     from plldb.local.cloud import OfflineCloud
     from plldb.local.instance import Instance
@@ -35,6 +38,7 @@ def run_until_stopped(
             max_connection_seconds=max_connection_seconds,
             idle_timeout_seconds=idle_timeout_seconds,
             lossy_disconnect=lossy_disconnect,
+            schedule_scale=schedule_scale,
         ) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():

@@ -55,7 +55,8 @@ class Repairer:
         # Versions are named before the functions' variables (which may refer to them) and
         # take the repaired configuration after; aliases need the version numbers.
         functions = (lambdas.name_versions, self.configure_functions, lambdas.set_keys)
-        for step in (*steps, *functions, lambdas.refresh_versions, lambdas.apply_aliases):
+        after = (lambdas.refresh_versions, lambdas.apply_aliases, self.sync_permissions)
+        for step in (*steps, *functions, *after):
             done.extend(step(stack, endpoints))
         done.extend(self.resolve_outputs(stack, endpoints))
         return done
@@ -166,6 +167,12 @@ class Repairer:
                 lambda_client.update_function_configuration(FunctionName=name, **changes)
                 done.append(f"{logical_id}: {' and '.join(sorted(changes))} set from the template")
         return done
+
+    def sync_permissions(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
+        """moto builds a Lambda permission only at create, even when an update replaces its rule."""
+        from plldb.local.permissions import sync_permissions
+
+        return sync_permissions(stack, self.clients("lambda"))
 
     def resolve_outputs(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """moto leaves outputs that refer to unbuilt resources literal, or drops them, and

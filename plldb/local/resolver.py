@@ -124,6 +124,11 @@ class Resolver:
                 f"arn:{_PARTITION}:dynamodb:{self.stack.region}:{self.stack.account_id}"
                 f":table/{self.ref(logical_id)}"
             )
+        if kind == "AWS::Events::Rule" and attribute == "Arn":
+            return (
+                f"arn:{_PARTITION}:events:{self.stack.region}:{self.stack.account_id}"
+                f":rule/{self.ref(logical_id)}"
+            )
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:{_PARTITION}:iam::{self.stack.account_id}:role/{self.ref(logical_id)}"
         if kind == "AWS::KMS::Key" and attribute == "Arn":

@@ -30,3 +30,19 @@ def test_a_second_claim_names_the_running_cloud_and_a_released_one_is_free(tmp_p
     second = Instance(tmp_path)
     second.claim()  # the first let go: nothing in the way
     second.release()
+
+
+def test_a_schedule_scale_that_is_not_positive_is_one_clear_error():
+    with pytest.raises(PlldbError, match=r"--schedule-scale must be a positive number, not 0"):
+        foreground.run_until_stopped(print, print, schedule_scale=0)
+
+
+def test_local_up_hands_its_schedule_scale_to_the_cloud(monkeypatch):
+    from invoke import Context
+
+    from plldb.tasks import local_up
+
+    seen = {}
+    monkeypatch.setattr(foreground, "run_until_stopped", lambda *a, **kw: seen.update(kw))
+    local_up.body(Context(), schedule_scale=60.0)
+    assert seen["schedule_scale"] == 60.0
