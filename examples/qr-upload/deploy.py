@@ -53,12 +53,19 @@ def package_functions(src_dir: Path = EXAMPLE_DIR / "src") -> dict[str, bytes]:
     return zips
 
 
-def render(template: dict, bucket: str, environment: str, versions: dict[str, str | None]) -> dict:
+def render(
+    template: dict,
+    bucket: str,
+    environment: str,
+    versions: dict[str, str | None],
+    project_name: str = "qr-upload",
+) -> dict:
     """The template to deploy: parameter defaults set, code pinned to object versions (pure)."""
     rendered = copy.deepcopy(template)
     parameters = rendered["Parameters"]
     parameters["LambdaDeploymentBucket"]["Default"] = bucket
     parameters["Environment"]["Default"] = environment
+    parameters["ProjectName"]["Default"] = project_name
     for resource in rendered["Resources"].values():
         if resource.get("Type") != "AWS::Lambda::Function":
             continue
@@ -74,10 +81,13 @@ def deploy(
     stack_name: str = "qr-upload-dev",
     environment: str = "dev",
     bucket: str | None = None,
+    project_name: str = "qr-upload",
 ) -> dict[str, str]:
     """Package, upload and create or update the stack; returns its outputs.
 
-    "No updates are to be performed" is success: the current outputs are returned.
+    `project_name` prefixes every named resource (functions, buckets, table, log groups), so
+    two copies of the example can live in one account. "No updates are to be performed" is
+    success: the current outputs are returned.
     """
     region = session.region_name
     s3 = make_client(session, "s3")
@@ -92,7 +102,7 @@ def deploy(
         log.info("s3://%s/%s %s", bucket, key, "uploaded" if result.uploaded else "unchanged")
         versions[key] = result.version_id
     template = load_template(TEMPLATE_PATH.read_text(encoding="utf-8"), str(TEMPLATE_PATH))
-    text = dump_template(render(template, bucket, environment, versions))
+    text = dump_template(render(template, bucket, environment, versions, project_name))
     key = template_key(stack_name)
     put_if_changed(s3, bucket, key, text.encode("utf-8"), "application/x-yaml")
     operator = StackOperator(
