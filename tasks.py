@@ -19,10 +19,79 @@ _EXAMPLE_HELP = {
 }
 
 
-@task
-def test(c: Context):
+@task(default=True)
+def test_all(c: Context):
     """Run the test suite."""
     c.run("python -m pytest", pty=False)
+
+
+JOURNEY_COMMAND = "python -m pytest tests/journeys -p no:cacheprovider -q"
+# tests/journeys/targets.py reads these.
+JOURNEY_OPT_IN = ("PLLDB_JOURNEY_AWS_OPT_IN", "yes-this-costs-money")
+
+
+@task
+def test_journey(c: Context):
+    """The journey suite (bootstrap, example, attach, takeover, kill, restore) offline."""
+    c.run(JOURNEY_COMMAND, env={"PLLDB_JOURNEY_TARGET": "offline"}, pty=False)
+
+
+def aws_journey_estimate(region: str, profile: str | None, keep: bool) -> str:
+    """What one `inv test.aws` run creates and costs (list prices, before the free tier)."""
+    helper = "kept afterwards (--keep)" if keep else "removed afterwards if this run created it"
+    who = f"profile {profile}" if profile else "the credentials in the environment"
+    return f"""\
+The AWS journey runs in region {region} with {who}. It creates:
+  - CloudFormation: stack plldb (only if missing; {helper}) and plldbj-<8 hex>-qr-upload
+  - Lambda: 8 functions (6 of plldb, 2 of the example), invoked a few dozen times, seconds each
+  - DynamoDB on demand: PLLDBSessions, PLLDBDebugger and the example's table, a few dozen requests
+  - API Gateway: a few WebSocket connections and messages, a few REST requests
+  - S3: the plldb bucket and plldbj-<8 hex>-qr-deployments-..., objects under 1 MB in all
+  - IAM roles and policies (free), CloudWatch log groups with a few kB of logs
+Estimated cost: well under $0.01 per run, before the free tier.
+The example stack and its buckets are always removed, whichever step fails. If removal fails,
+the run fails and names what is left (everything of the run is named plldbj-<8 hex>-...);
+idle leftovers cost next to nothing (S3 storage under 1 MB), but delete them.
+"""
+
+
+@task(
+    help={
+        "region": "AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)",
+        "profile": "AWS profile (default: the credentials in the environment, as in CI)",
+        "yes": "go ahead without asking (CI); otherwise you are asked to type yes",
+        "keep": "keep the helper stack plldb if this run created it (faster next runs)",
+    }
+)
+def test_aws(
+    c: Context,
+    region: str | None = None,
+    profile: str | None = None,
+    yes: bool = False,
+    keep: bool = False,
+):
+    """The journey suite against a real AWS account: costs money (under $0.01), opt-in."""
+    import os
+
+    from invoke.exceptions import Exit
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise Exit("inv test.aws: error: give --region (or set AWS_REGION)", code=1)
+    print(aws_journey_estimate(region, profile, keep))
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit("inv test.aws: error: not a terminal: pass --yes to go ahead", code=1)
+        if input("Type yes to run it: ").strip() != "yes":
+            raise Exit("inv test.aws: nothing done", code=1)
+    env = {
+        "PLLDB_JOURNEY_TARGET": "aws",
+        "PLLDB_JOURNEY_REGION": region,
+        "PLLDB_JOURNEY_PROFILE": profile or "",
+        "PLLDB_JOURNEY_KEEP_HELPER": "1" if keep else "",
+        JOURNEY_OPT_IN[0]: JOURNEY_OPT_IN[1],
+    }
+    c.run(JOURNEY_COMMAND, env=env, pty=False)
 
 
 @task
@@ -118,8 +187,13 @@ def example_destroy(
 
 
 ns = build_namespace()
-for _task in (test, lint, demo, bench):
+for _task in (lint, demo, bench):
     ns.add_task(_task)
+tests = Collection("test")
+tests.add_task(test_all, name="all", default=True)
+tests.add_task(test_journey, name="journey")
+tests.add_task(test_aws, name="aws")
+ns.add_collection(tests)
 example = Collection("example")
 example.add_task(example_deploy, name="deploy")
 example.add_task(example_destroy, name="destroy")

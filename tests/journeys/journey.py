@@ -132,7 +132,7 @@ class Journey:
 
     def destroy_helper(self) -> subprocess.CompletedProcess | None:
         """`plldb bootstrap destroy` (--all when the bucket was ours too), only if we made it."""
-        if self.helper_stack_existed or self.helper_destroyed:
+        if self.helper_stack_existed or self.helper_destroyed or self.target.keep_helper:
             return None
         done = self.plldb(
             "bootstrap", "destroy", *([] if self.helper_bucket_existed else ["--all"])

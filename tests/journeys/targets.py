@@ -18,6 +18,7 @@ OPT_IN_VARIABLE = "PLLDB_JOURNEY_AWS_OPT_IN"
 OPT_IN_VALUE = "yes-this-costs-money"
 PROFILE_VARIABLE = "PLLDB_JOURNEY_PROFILE"
 REGION_VARIABLE = "PLLDB_JOURNEY_REGION"
+KEEP_HELPER_VARIABLE = "PLLDB_JOURNEY_KEEP_HELPER"  # "1": leave a helper stack this run made
 _ENDPOINTS = "AWS_ENDPOINT_URL"  # and every AWS_ENDPOINT_URL_<SERVICE>
 _KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
@@ -30,6 +31,7 @@ class OfflineTarget:
     """The offline cloud in this process; this process's boto3 is pointed at it while it runs."""
 
     name = "offline"
+    keep_helper = False
     # A killed attach is noticed at once offline ($disconnect follows the closed socket).
     restore_timeout = 60.0
 
@@ -80,11 +82,18 @@ class AwsTarget:
     # best-effort basis; without it the connection only ends at the 10-minute idle timeout.
     restore_timeout = 900.0
 
-    def __init__(self, region: str, profile: str | None, base: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        region: str,
+        profile: str | None,
+        base: Mapping[str, str] | None = None,
+        keep_helper: bool = False,
+    ) -> None:
         if not region:
             raise JourneyConfigError(f"the AWS journey needs a region: set {REGION_VARIABLE}")
         self.region = region
         self.profile = profile or None
+        self.keep_helper = keep_helper
         self._base = dict(os.environ if base is None else base)
 
     def start(self) -> AwsTarget:
@@ -129,4 +138,9 @@ def select_target(environ: Mapping[str, str] | None = None) -> OfflineTarget | A
         )
     for endpoint in (k for k in environ if k.startswith(_ENDPOINTS)):
         raise JourneyConfigError(f"{TARGET_VARIABLE}=aws but {endpoint} is set: unset it")
-    return AwsTarget(environ.get(REGION_VARIABLE, ""), environ.get(PROFILE_VARIABLE), environ)
+    return AwsTarget(
+        environ.get(REGION_VARIABLE, ""),
+        environ.get(PROFILE_VARIABLE),
+        environ,
+        keep_helper=environ.get(KEEP_HELPER_VARIABLE) == "1",
+    )
