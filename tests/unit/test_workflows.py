@@ -79,7 +79,26 @@ def test_deploy_is_manual_uses_oidc_and_runs_the_steps_in_order():
     assert all("name" in step for step in steps if "run" in step)
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "deploy.yml"])
+def test_aws_journey_runs_on_dispatch_and_nightly_with_oidc():
+    workflow = _load("aws-journey.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch", "schedule"}
+    assert "region" in workflow["on"]["workflow_dispatch"]["inputs"]
+    assert workflow["on"]["schedule"][0]["cron"]
+    assert workflow["permissions"] == {"id-token": "write", "contents": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is False  # a run must finish cleanup
+    steps = workflow["jobs"]["journey"]["steps"]
+    (credentials,) = [s for s in steps if "configure-aws-credentials" in s.get("uses", "")]
+    assert credentials["uses"].endswith("@v4")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.PLLDB_JOURNEY_ROLE_ARN }}"
+    runs = [step.get("run", "") for step in steps]
+    assert 'python -m pip install -e ".[dev]"' in runs
+    (journey,) = [r for r in runs if r.startswith("inv ")]
+    assert journey.startswith("inv test.aws --region ") and journey.endswith(" --yes")
+    # Credentials come before the journey; installing needs none.
+    assert steps.index(credentials) < runs.index(journey)
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "deploy.yml", "aws-journey.yml"])
 def test_no_long_lived_aws_keys_in_workflows(name):
     text = (WORKFLOWS / name).read_text()
     assert "AWS_SECRET_ACCESS_KEY" not in text and "aws-secret-access-key" not in text
