@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from plldb.bootstrap.names import STACK_NAME, bucket_name
-from tests.e2e.support import AttachProcess
+from tests.e2e.support import AttachProcess, wait_for
 
 from .targets import AwsTarget, OfflineTarget
 
@@ -145,14 +146,14 @@ class Journey:
 
         Each removal is tried even when an earlier one failed; returns what could not be done.
         """
-        for attach in self.attaches:
-            if attach.process.poll() is None:
-                attach.process.kill()
-                attach.process.wait(timeout=30)
+        if self._stop_attaches():
+            # The killed debugger's functions are restored on $disconnect; until then their roles
+            # hold PLLDBRelayPolicy, and deleting the stack fails (DeleteConflict).
+            self._wait_restored()
         problems = []
         try:
             if self.account_id and (self.example_deployed or self.stack_exists(self.stack)):
-                self.destroy_example()
+                self._destroy_example_retrying()
         except Exception as error:
             problems.append(f"example stack {self.stack} (and bucket): {error}")
         try:
@@ -162,6 +163,36 @@ class Journey:
         except Exception as error:
             problems.append(f"helper stack {STACK_NAME}: {error}")
         return problems
+
+    def _stop_attaches(self) -> bool:
+        killed = False
+        for attach in self.attaches:
+            if attach.process.poll() is None:
+                attach.process.kill()
+                attach.process.wait(timeout=30)
+                killed = True
+        return killed
+
+    def _wait_restored(self) -> None:
+        def restored() -> bool:
+            try:
+                return self.configurations() == self.originals
+            except ClientError:
+                return True  # no stack or function to wait for
+
+        wait_for(restored, timeout=self.target.restore_timeout, interval=1.0)
+
+    def _destroy_example_retrying(self) -> None:
+        """Deleting can race the restore's policy detach: try again until the restore timeout."""
+        deadline = time.monotonic() + self.target.restore_timeout
+        while True:
+            try:
+                self.destroy_example()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(5)
 
     def _delete_bucket(self, name: str) -> None:
         s3 = self.client("s3")
