@@ -125,6 +125,13 @@ class Journey:
             }
         return found
 
+    def wait_updated(self) -> None:
+        """Until Lambda has applied the last configuration change: on AWS an invocation right
+        after UpdateFunctionConfiguration may still run the previous configuration."""
+        lambda_client = self.client("lambda")
+        for name in self.functions():
+            lambda_client.get_waiter("function_updated").wait(FunctionName=name)
+
     def destroy_example(self) -> None:
         module = example_module()
         module.destroy(self.target.session(), stack_name=self.stack)

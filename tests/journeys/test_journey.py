@@ -73,6 +73,7 @@ def test_03_attach_instruments_every_function(step: Journey):
     attach.wait_for("connected", timeout=120)
     total = len(step.originals)
     attach.wait_for(f"instrumented {total}/{total}", timeout=300)
+    step.wait_updated()
     instrumented = step.configurations()
     assert all(
         c["Environment"].get("AWS_LAMBDA_EXEC_WRAPPER") == INSTRUMENTED and c["Timeout"] == 900
@@ -95,6 +96,7 @@ def test_05_a_forced_attach_takes_over_and_the_first_is_told(step: Journey):
     # The second session instruments afresh (its own variables); invoke once that is done.
     total = len(step.originals)
     second.wait_for(f"instrumented {total}/{total}", timeout=300)
+    step.wait_updated()
     session = _create_upload_session(step)
     second.wait_for(f"http-api: created session {session['sessionId']}", timeout=60)
 
