@@ -9,7 +9,7 @@ from invoke import Task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
 
-_KIND_WORDS = {int: "a whole number"}
+_KIND_WORDS = {int: "a whole number", float: "a number"}
 
 
 class PlldbArgument(Argument):

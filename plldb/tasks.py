@@ -151,10 +151,21 @@ def _print_outputs(outputs: dict[str, str]) -> None:
     help={
         "region": "region the offline cloud plays (default: eu-west-1)",
         "moto-port": "fixed port for moto's server (default: a free one)",
+        "enforce-iam": "check every call's signature and IAM policies, as AWS does (default; "
+        "--no-enforce-iam accepts any key and allows everything)",
+        "iam-propagation-seconds": "a policy attached or put takes effect this many seconds "
+        "later, as IAM's eventual consistency can (default: 0)",
         "verbose": _AWS_HELP["verbose"],
     },
 )
-def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose: bool = False):
+def local_up(
+    c: Context,
+    region: str = "eu-west-1",
+    moto_port: int = 0,
+    enforce_iam: bool = True,
+    iam_propagation_seconds: float = 0.0,
+    verbose: bool = False,
+):
     """Run the offline cloud on 127.0.0.1 and print the environment to use; Ctrl-C stops it."""
     from plldb.local.foreground import run_until_stopped
 
@@ -162,7 +173,37 @@ def local_up(c: Context, region: str = "eu-west-1", moto_port: int = 0, verbose:
         print(line, flush=True)
 
     with user_errors(verbose):
-        run_until_stopped(emit, TqdmReporter().notice, region=region, moto_port=moto_port)
+        run_until_stopped(
+            emit,
+            TqdmReporter().notice,
+            region=region,
+            moto_port=moto_port,
+            enforce_iam=enforce_iam,
+            iam_propagation_seconds=iam_propagation_seconds,
+        )
+
+
+@plldb_task(
+    short=_AWS_SHORT,
+    help={
+        **_AWS_HELP,
+        "bootstrap": "the policy `plldb bootstrap setup/destroy` needs, instead of attach's",
+    },
+)
+def policy(
+    c: Context,
+    bootstrap: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """Print the IAM policy (JSON) that `plldb attach` needs here (docs/permissions.md)."""
+    import json
+
+    from plldb.permissions import policy_for
+
+    with user_errors(verbose):
+        print(json.dumps(policy_for(_target(profile, region), bootstrap=bootstrap), indent=2))
 
 
 @plldb_task(
@@ -254,7 +295,7 @@ def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach)
+    return Collection(bootstrap, local, attach, policy)
 
 
 namespace = build_namespace()

@@ -64,12 +64,17 @@ class OfflineCloud(Service):
         moto_port: int = 0,
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
-        enforce_iam: bool = False,
+        enforce_iam: bool = True,
+        iam_propagation_seconds: float = 0.0,
     ) -> None:
-        """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
-        `environment()` then carries the admin user's keys (docs/offline-cloud.md)."""
+        """`enforce_iam` (default): every call must be signed by a known key and allowed by IAM
+        policy; `environment()` carries the admin user's keys (docs/offline-cloud.md). False
+        accepts any signature and allows everything, for speed comparisons.
+        `iam_propagation_seconds`: a policy attached or put through IAM takes effect that long
+        after the call, as IAM's eventual consistency can make it."""
         self.region = region
         self.enforce_iam = enforce_iam
+        self.iam_propagation_seconds = iam_propagation_seconds
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
         self._own_workdir = workdir is None
@@ -104,7 +109,10 @@ class OfflineCloud(Service):
             self.moto = self._start_part(
                 "moto server",
                 lambda: MotoServer(
-                    port=self.moto_port, enforce_iam=self.enforce_iam, region=self.region
+                    port=self.moto_port,
+                    enforce_iam=self.enforce_iam,
+                    region=self.region,
+                    iam_propagation_seconds=self.iam_propagation_seconds,
                 ).start(),
             )
             # moto keeps its state per process: start from an empty account, whatever ran before.
@@ -134,6 +142,7 @@ class OfflineCloud(Service):
                     self.region,
                     {self.moto.access_key: self.moto.secret_key},
                     self._account_id,
+                    authorizer=self._execute_api_check() if self.enforce_iam else None,
                 ).start(),
             )
         except OfflineCloudError:
@@ -335,6 +344,11 @@ class OfflineCloud(Service):
                     config=Config(retries={"max_attempts": 1}),
                 )
             return self._clients[service]
+
+    def _execute_api_check(self) -> Callable[[Any, str], Any]:
+        from plldb.local.iam import gateway
+
+        return lambda request, arn: gateway.check(request, self.region, "execute-api:Invoke", arn)
 
     @staticmethod
     def _start_part(name: str, start: Callable[[], Any]) -> Any:

@@ -14,6 +14,8 @@ def run_until_stopped(
     notice: Callable[[str], None],
     region: str = "eu-west-1",
     moto_port: int = 0,
+    enforce_iam: bool = True,
+    iam_propagation_seconds: float = 0.0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
     require_local_extra()
@@ -25,7 +27,12 @@ def run_until_stopped(
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
-        with OfflineCloud(region=region, moto_port=moto_port) as cloud:
+        with OfflineCloud(
+            region=region,
+            moto_port=moto_port,
+            enforce_iam=enforce_iam,
+            iam_propagation_seconds=iam_propagation_seconds,
+        ) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():
                 emit(f"export {name}={value}")

@@ -160,8 +160,8 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
             "apigatewaymanagementapi",
             endpoint_url=outputs["CallbackURL"],
             region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=cloud.environment()["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=cloud.environment()["AWS_SECRET_ACCESS_KEY"],
         )
         management.post_to_connection(ConnectionId=connection_id, Data=b"pushed")
         assert client.recv() == "pushed"
@@ -196,17 +196,17 @@ def test_a_killed_client_fires_disconnect(cloud, outputs):
 
 def test_signed_and_unsigned_rest_calls(cloud, outputs):
     url = f"{outputs['RestURL']}/whoami"
-    signed = requests.get(
-        url, auth=AWS4Auth("testing", "testing", "eu-west-1", "execute-api"), timeout=10
+    key, secret = (
+        cloud.environment()["AWS_ACCESS_KEY_ID"],
+        cloud.environment()["AWS_SECRET_ACCESS_KEY"],
     )
+    signed = requests.get(url, auth=AWS4Auth(key, secret, "eu-west-1", "execute-api"), timeout=10)
     assert signed.status_code == 200, signed.text
     assert signed.json()["userArn"].startswith("arn:aws:")
     assert signed.json()["path"] == "/whoami"
     unsigned = requests.get(url, timeout=10)
     assert unsigned.status_code == 403
-    wrong = requests.get(
-        url, auth=AWS4Auth("testing", "not-it", "eu-west-1", "execute-api"), timeout=10
-    )
+    wrong = requests.get(url, auth=AWS4Auth(key, "not-it", "eu-west-1", "execute-api"), timeout=10)
     assert wrong.status_code == 403
     open_route = requests.get(f"{url}/ada", timeout=10)
     assert open_route.status_code == 200 and open_route.json()["name"] == "ada"
@@ -267,8 +267,8 @@ def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
             "sts",
             endpoint_url=exported["AWS_ENDPOINT_URL"],
             region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
         )
         assert sts.get_caller_identity()["Account"] == "123456789012"
         assert list(tmp_path.glob("plldb-local-*"))
