@@ -12,7 +12,13 @@ import pytest
 
 from plldb.local.cloud import OfflineCloud
 from plldb.local.demo import HTTP_FUNCTION, STACK, api_gateway_event
-from tests.e2e.support import AttachProcess, bootstrap, command_environment, wait_for
+from tests.e2e.support import (
+    AttachProcess,
+    bootstrap,
+    deployer_environment,
+    developer_environment,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +36,15 @@ def _deploy_module() -> Any:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2) as running, pytest.MonkeyPatch.context() as patch:
-        env = command_environment(running)
-        done = bootstrap(env, tmp_path_factory.mktemp("build"))
+        done = bootstrap(deployer_environment(running), tmp_path_factory.mktemp("build"))
         assert done.returncode == 0, done.stderr
         for name, value in running.environment().items():
             patch.setenv(name, value)  # the example's deploy reaches AWS through boto3's settings
         running.outputs = _deploy_module().deploy(boto3.Session(), stack_name=STACK)
         running.sync()
-        running.env = env
+        # A developer holding only PLLDBUserPolicy; the handlers run under the functions' own
+        # roles (--function-role), so the example template's permissions are what they meet.
+        running.env = developer_environment(running)
         yield running
 
 
@@ -62,7 +69,7 @@ def _s3_upload_event(bucket: str, key: str) -> dict[str, Any]:
 
 
 def test_both_example_functions_run_from_local_source_while_attached(cloud):
-    attach = AttachProcess(cloud.env, "--stack-name", STACK, cwd=EXAMPLE)
+    attach = AttachProcess(cloud.env, "--stack-name", STACK, "--function-role", cwd=EXAMPLE)
     try:
         attach.wait_for("instrumented 2/2", timeout=60)
         created = _invoke(HTTP_FUNCTION, api_gateway_event("POST", "/sessions", {}))
