@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,14 @@ def start_debugger(
     return server
 
 
+def _line_buffered_stdout() -> None:
+    """A handler's print() shows at once, as in Lambda's logs, also when stdout is a pipe
+    (`plldb attach | tee`), where Python would otherwise hold it until its buffer fills."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
 def attach(
     target: AwsTarget,
     stack_name: str,
@@ -95,6 +104,7 @@ def attach(
     Once detached, it waits up to `restore_wait_seconds` for the backend to restore the
     functions it instrumented, and reports what it saw.
     """
+    _line_buffered_stdout()
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
     debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None

@@ -135,6 +135,8 @@ class OfflineCloud(Service):
                 "WebSocket gateway",
                 lambda: WebSocketGateway(self.invoke, self.region, self._account_id).start(),
             )
+            if self.enforce_iam:
+                self.websocket.management_check = self._manage_connections_check()
             self.rest = self._start_part(
                 "REST gateway",
                 lambda: RestGateway(
@@ -349,6 +351,17 @@ class OfflineCloud(Service):
         from plldb.local.iam import gateway
 
         return lambda request, arn: gateway.check(request, self.region, "execute-api:Invoke", arn)
+
+    def _manage_connections_check(self) -> Callable[..., Any]:
+        from plldb.local.gateway.arns import execute_api_arn
+        from plldb.local.iam import gateway
+
+        def check(request: Any, api_id: str, stage: str, verb: str, connection_id: str) -> Any:
+            path = f"@connections/{connection_id}"
+            arn = execute_api_arn(self.region, self._account_id, api_id, stage, verb, path)
+            return gateway.check(request, self.region, "execute-api:ManageConnections", arn).verdict
+
+        return check
 
     @staticmethod
     def _start_part(name: str, start: Callable[[], Any]) -> Any:

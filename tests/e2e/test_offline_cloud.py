@@ -10,16 +10,18 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 import requests
 import websocket
+from botocore.exceptions import ClientError
 from requests_aws4auth import AWS4Auth
 
 from plldb.local.cloud import OfflineCloud
 from tests.e2e.offline_fixture.deploy import deploy_fixture
-from tests.e2e.support import bootstrap, client, command_environment, wait_for
+from tests.e2e.support import bootstrap, client, command_environment, user_environment, wait_for
 from tests.e2e.support import outputs as outputs_of
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +172,45 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
     assert wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
     with pytest.raises(management.exceptions.GoneException):
         management.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+
+
+def test_the_management_api_needs_manage_connections_on_the_connection(cloud, outputs):
+    client = websocket.create_connection(f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10)
+    try:
+        client.send("who am i")
+        connection_id = json.loads(client.recv())["connectionId"]
+        api_arn = _connections_arn(cloud, outputs)
+        for name, resource, allowed in (
+            ("no-manage", None, False),
+            ("other-connection", f"{api_arn}/POST/@connections/someone-else", False),
+            ("get-only", f"{api_arn}/GET/@connections/*", False),
+            ("may-post", f"{api_arn}/POST/@connections/{connection_id}", True),
+        ):
+            inline = None
+            if resource:
+                statement = {"Effect": "Allow", "Action": "execute-api:ManageConnections",
+                             "Resource": resource}  # fmt: skip
+                inline = {"Version": "2012-10-17", "Statement": [statement]}
+            env = user_environment(cloud, name, inline=inline)
+            management = boto3.client(
+                "apigatewaymanagementapi", endpoint_url=outputs["CallbackURL"],
+                region_name="eu-west-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+            if allowed:
+                management.post_to_connection(ConnectionId=connection_id, Data=b"allowed")
+                assert client.recv() == "allowed"
+                continue
+            with pytest.raises(ClientError) as refused:
+                management.post_to_connection(ConnectionId=connection_id, Data=b"refused")
+            assert refused.value.response["Error"]["Code"] == "AccessDeniedException", name
+    finally:
+        client.close()
+
+
+def _connections_arn(cloud, outputs) -> str:
+    """arn:aws:execute-api:REGION:ACCOUNT:API/STAGE, read off the callback URL."""
+    api_id, stage = urlsplit(outputs["CallbackURL"]).path.strip("/").split("/")[:2]
+    return f"arn:aws:execute-api:{cloud.region}:123456789012:{api_id}/{stage}"
 
 
 def test_a_function_answers_through_the_management_api(cloud, outputs):
