@@ -67,6 +67,23 @@ def test_without_the_user_policy_no_session_is_created(cloud, sessions):
     assert _items(sessions) == []
 
 
+def test_plldb_policy_prints_the_policy_the_stack_ships(cloud):
+    from tests.e2e.support import command_environment
+
+    iam = client(cloud, "iam")
+    arn = _outputs(cloud)["UserPolicyArn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    shipped = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+    command = [sys.executable, "-m", "plldb", "policy"]
+    env = command_environment(cloud)
+    printed = subprocess.run(command, text=True, capture_output=True, env=env, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    document = shipped["Document"]
+    assert json.loads(printed.stdout) == (
+        json.loads(document) if isinstance(document, str) else document
+    )
+
+
 def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
     attach = start_attach(cloud)
     attach.wait_for("connected")
