@@ -287,6 +287,27 @@ def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_serv
 # ---------------------------------------------------------------- plldb local up
 
 
+def test_local_up_no_enforce_iam_accepts_any_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TMPDIR"] = str(tmp_path)
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plldb", "local", "up", "--no-enforce-iam"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(7)]
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        dummy = boto3.client(
+            "dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="eu-west-1",
+            aws_access_key_id="anything", aws_secret_access_key="at-all")  # fmt: skip
+        assert dummy.list_tables()["TableNames"] == []
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["TMPDIR"] = str(tmp_path)
@@ -311,7 +332,14 @@ def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
             aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
         )
-        assert sts.get_caller_identity()["Account"] == "123456789012"
+        assert sts.get_caller_identity()["Arn"].endswith(":user/plldb-offline-admin")
+        # IAM is enforced by default: moto's dummy key is an unknown key, as in AWS.
+        dummy = boto3.client(
+            "dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="eu-west-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        with pytest.raises(ClientError) as refused:
+            dummy.list_tables()
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
         assert list(tmp_path.glob("plldb-local-*"))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
