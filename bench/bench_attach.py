@@ -66,8 +66,8 @@ def main() -> None:
             "dynamodb",
             endpoint_url=env["AWS_ENDPOINT_URL"],
             region_name=cloud.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         ).Table("PLLDBSessions")
 
         outputs = {
@@ -76,8 +76,8 @@ def main() -> None:
                 "cloudformation",
                 endpoint_url=env["AWS_ENDPOINT_URL"],
                 region_name=cloud.region,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             ).describe_stacks(StackName="plldb")["Stacks"][0]["Outputs"]
         }
         project = write_project(Path(tempfile.mkdtemp(prefix="plldb-bench-project-")))
@@ -117,7 +117,9 @@ def main() -> None:
         session = requests.post(
             f"{outputs['ManagementAPIURL']}/sessions",
             json={"stackName": TARGET},
-            auth=AWS4Auth("testing", "testing", cloud.region, "execute-api"),
+            auth=AWS4Auth(
+                env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], cloud.region, "execute-api"
+            ),
             timeout=10,
         ).json()["sessionId"]
         client = websocket.create_connection(f"{outputs['WebSocketURL']}?sessionId={session}")

@@ -1,4 +1,5 @@
-"""Figures for issue 3: the offline cloud's start-up, invoke and WebSocket round trips, concurrency.
+"""Figures for issues 3 and 12: the offline cloud's start-up and warm invokes with IAM
+enforcement on and off, WebSocket round trips, concurrency.
 
 Prints, does not assert. Run with `python bench/bench_offline_cloud.py` from the repository root.
 """
@@ -13,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,25 +45,72 @@ def _timed(call, count: int) -> list[float]:
     return samples
 
 
-def bench_startup(rounds: int) -> None:
+def _startup(rounds: int, *flags: str) -> list[float]:
     samples = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A state directory of its own: `plldb local up` holds one lock per user, and another
+    # cloud of this user (a colleague's checkout, a shell) must not make this one refuse.
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="plldb-bench-state-")
     for _ in range(rounds):
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "plldb", "local", "up"],
+            [sys.executable, "-m", "plldb", "local", "up", *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
         while "ready" not in process.stderr.readline():
-            pass
+            if process.poll() is not None:
+                raise SystemExit(f"plldb local up {' '.join(flags)} ended: {process.stderr.read()}")
         samples.append(time.perf_counter() - started)
         process.terminate()
         process.wait(timeout=30)
+    return samples
+
+
+def bench_startup(rounds: int) -> None:
+    enforced = _startup(rounds)
+    lenient = _startup(rounds, "--no-enforce-iam")
     print("plldb local up, start until ready")
-    print(f"  {_summary(samples, 's', 1.0)}")
+    print(f"  IAM enforced (default)  {_summary(enforced, 's', 1.0)}")
+    print(f"  --no-enforce-iam        {_summary(lenient, 's', 1.0)}")
+    ratio = statistics.median(enforced) / statistics.median(lenient)
+    print(f"  ratio enforced / not (median) {ratio:.2f}")
+
+
+def _warm_calls(count: int, enforce_iam: bool) -> tuple[list[float], list[float]]:
+    """Warm Invoke (Lambda front) and GetFunctionConfiguration (moto) round trips."""
+    with OfflineCloud(enforce_iam=enforce_iam) as cloud:
+        env = cloud.environment()
+        deploy_fixture(env, STACK)
+        cloud.sync()
+        credentials = {
+            "region_name": env["AWS_REGION"],
+            "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+        }
+        lam = boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"], **credentials)
+        name = f"{STACK}-plain"
+        lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
+        invoke = _timed(
+            lambda: lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read(), count
+        )
+        moto = _timed(lambda: lam.get_function_configuration(FunctionName=name), count)
+    return invoke, moto
+
+
+def bench_enforcement(count: int) -> None:
+    on_invoke, on_moto = _warm_calls(count, enforce_iam=True)
+    off_invoke, off_moto = _warm_calls(count, enforce_iam=False)
+    print("IAM enforcement on vs off, warm calls of a trivial function")
+    for label, on, off in (
+        ("Invoke (Lambda front, runs the code)", on_invoke, off_invoke),
+        ("GetFunctionConfiguration (moto)     ", on_moto, off_moto),
+    ):
+        ratio = statistics.median(on) / statistics.median(off)
+        print(f"  {label}  on:  {_summary(on)}")
+        print(f"  {' ' * len(label)}  off: {_summary(off)}  ratio on/off (median) {ratio:.2f}")
 
 
 def bench_cloud(count: int) -> None:
@@ -155,6 +204,7 @@ def main() -> None:
     options = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.ERROR)
     bench_startup(options.startup_rounds)
+    bench_enforcement(options.count)
     bench_cloud(options.count)
 
 

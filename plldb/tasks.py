@@ -153,6 +153,10 @@ def _print_outputs(outputs: dict[str, str]) -> None:
         "moto-port": "fixed port for moto's server (default: a free one)",
         "schedule-scale": "scheduled seconds per real second: 60 runs rate(1 minute) rules "
         "every second (default: 1, real time)",
+        "enforce-iam": "check every call's signature and IAM policies, as AWS does (default; "
+        "--no-enforce-iam accepts any key and allows everything)",
+        "iam-propagation-seconds": "a policy attached or put takes effect this many seconds "
+        "later, as IAM's eventual consistency can (default: 0)",
         "verbose": _AWS_HELP["verbose"],
         "max-connection-seconds": "WebSocket connections end at this age, as in API Gateway "
         "(default: 7200)",
@@ -166,6 +170,8 @@ def local_up(
     c: Context,
     region: str = "eu-west-1",
     moto_port: int = 0,
+    enforce_iam: bool = True,
+    iam_propagation_seconds: float = 0.0,
     verbose: bool = False,
     max_connection_seconds: float = 7200.0,
     idle_timeout_seconds: float = 600.0,
@@ -188,7 +194,32 @@ def local_up(
             idle_timeout_seconds=idle_timeout_seconds,
             lossy_disconnect=lossy_disconnect,
             schedule_scale=schedule_scale,
+            enforce_iam=enforce_iam,
+            iam_propagation_seconds=iam_propagation_seconds,
         )
+
+
+@plldb_task(
+    short=_AWS_SHORT,
+    help={
+        **_AWS_HELP,
+        "bootstrap": "the policy `plldb bootstrap setup/destroy` needs, instead of attach's",
+    },
+)
+def policy(
+    c: Context,
+    bootstrap: bool = False,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """Print the IAM policy (JSON) that `plldb attach` needs here (docs/permissions.md)."""
+    import json
+
+    from plldb.permissions import policy_for
+
+    with user_errors(verbose):
+        print(json.dumps(policy_for(_target(profile, region), bootstrap=bootstrap), indent=2))
 
 
 @plldb_task(
@@ -280,7 +311,7 @@ def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach)
+    return Collection(bootstrap, local, attach, policy)
 
 
 namespace = build_namespace()

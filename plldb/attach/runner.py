@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,14 @@ def start_debugger(
     return server
 
 
+def _line_buffered_stdout() -> None:
+    """A handler's print() shows at once, as in Lambda's logs, also when stdout is a pipe
+    (`plldb attach | tee`), where Python would otherwise hold it until its buffer fills."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
 def attach(
     target: AwsTarget,
     stack_name: str,
@@ -98,6 +107,7 @@ def attach(
     """
     environ = os.environ if environ is None else environ
     settings = loop_settings(environ, settings)
+    _line_buffered_stdout()
     endpoints = discover_endpoints(target, management_api_url, websocket_url, environ)
     sources = local_sources(target, stack_name, template, cwd)
     debug_server = start_debugger(debugpy, listener, write_vscode, cwd) if debugpy else None

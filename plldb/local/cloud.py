@@ -74,7 +74,8 @@ class OfflineCloud(Service):
         moto_port: int = 0,
         poll_seconds: float = 0.5,
         workdir: Path | None = None,
-        enforce_iam: bool = False,
+        enforce_iam: bool = True,
+        iam_propagation_seconds: float = 0.0,
         *,
         max_connection_seconds: float = MAX_CONNECTION_SECONDS,
         idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
@@ -83,8 +84,11 @@ class OfflineCloud(Service):
         kms_decrypt_allowed: bool = False,
         schedule_scale: float = 1.0,
     ) -> None:
-        """`enforce_iam`: every call must be signed by a known key and allowed by IAM policy;
-        `environment()` then carries the admin user's keys (docs/offline-cloud.md).
+        """`enforce_iam` (default): every call must be signed by a known key and allowed by IAM
+        policy; `environment()` carries the admin user's keys (docs/offline-cloud.md). False
+        accepts any signature and allows everything, for speed comparisons.
+        `iam_propagation_seconds`: a policy attached or put through IAM takes effect that long
+        after the call, as IAM's eventual consistency can make it.
         `kms_decrypt_allowed`: without enforcement, whether GetFunction(Configuration) shows
         variables under a customer managed key (as to a caller with kms:Decrypt on it) or
         Lambda's AccessDeniedException in their place; with enforcement the caller's policies
@@ -104,6 +108,7 @@ class OfflineCloud(Service):
         self.scheduler: Any = None
         self.enforce_iam = enforce_iam
         self.kms_decrypt_allowed = kms_decrypt_allowed
+        self.iam_propagation_seconds = iam_propagation_seconds
         self.moto_port = moto_port
         self.poll_seconds = poll_seconds
         self._own_workdir = workdir is None
@@ -138,7 +143,10 @@ class OfflineCloud(Service):
             self.moto = self._start_part(
                 "moto server",
                 lambda: MotoServer(
-                    port=self.moto_port, enforce_iam=self.enforce_iam, region=self.region
+                    port=self.moto_port,
+                    enforce_iam=self.enforce_iam,
+                    region=self.region,
+                    iam_propagation_seconds=self.iam_propagation_seconds,
                 ).start(),
             )
             # moto keeps its state per process: start from an empty account, whatever ran before.
@@ -169,6 +177,8 @@ class OfflineCloud(Service):
                     disconnect_delivery=self.connection_limits.disconnect_delivery,
                 ).start(),
             )
+            if self.enforce_iam:
+                self.websocket.management_check = self._manage_connections_check()
             self.rest = self._start_part(
                 "REST gateway",
                 lambda: RestGateway(
@@ -176,6 +186,7 @@ class OfflineCloud(Service):
                     self.region,
                     {self.moto.access_key: self.moto.secret_key},
                     self._account_id,
+                    authorizer=self._execute_api_check() if self.enforce_iam else None,
                 ).start(),
             )
         except OfflineCloudError:
@@ -406,6 +417,22 @@ class OfflineCloud(Service):
                     config=Config(retries={"max_attempts": 1}),
                 )
             return self._clients[service]
+
+    def _execute_api_check(self) -> Callable[[Any, str], Any]:
+        from plldb.local.iam import gateway
+
+        return lambda request, arn: gateway.check(request, self.region, "execute-api:Invoke", arn)
+
+    def _manage_connections_check(self) -> Callable[..., Any]:
+        from plldb.local.gateway.arns import execute_api_arn
+        from plldb.local.iam import gateway
+
+        def check(request: Any, api_id: str, stage: str, verb: str, connection_id: str) -> Any:
+            path = f"@connections/{connection_id}"
+            arn = execute_api_arn(self.region, self._account_id, api_id, stage, verb, path)
+            return gateway.check(request, self.region, "execute-api:ManageConnections", arn).verdict
+
+        return check
 
     @staticmethod
     def _start_part(name: str, start: Callable[[], Any]) -> Any:

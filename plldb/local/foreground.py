@@ -19,6 +19,8 @@ def run_until_stopped(
     idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
     lossy_disconnect: bool = False,
     schedule_scale: float = 1.0,
+    enforce_iam: bool = True,
+    iam_propagation_seconds: float = 0.0,
 ) -> None:
     """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
     if not schedule_scale > 0:
@@ -39,6 +41,8 @@ def run_until_stopped(
             idle_timeout_seconds=idle_timeout_seconds,
             lossy_disconnect=lossy_disconnect,
             schedule_scale=schedule_scale,
+            enforce_iam=enforce_iam,
+            iam_propagation_seconds=iam_propagation_seconds,
         ) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():

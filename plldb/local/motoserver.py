@@ -8,7 +8,7 @@ import socket
 import urllib.request
 from typing import Any
 
-from plldb.local.iam import hook
+from plldb.local.iam import hook, propagation
 from plldb.local.iam.admin import create_admin
 from plldb.local.service import Service
 
@@ -23,8 +23,17 @@ class MotoServer(Service):
     at each reset, or any IAM user's or STS session's) and allowed by its identity policies.
     """
 
-    def __init__(self, port: int = 0, enforce_iam: bool = False, region: str = "eu-west-1") -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        enforce_iam: bool = False,
+        region: str = "eu-west-1",
+        iam_propagation_seconds: float = 0.0,
+    ) -> None:
+        """`iam_propagation_seconds`: with enforcement, a policy attached or put through IAM
+        takes effect that long after the call (plldb/local/iam/propagation.py)."""
         self._server = _server(port, enforce_iam)
+        self.iam_propagation_seconds = iam_propagation_seconds
         self._requested_port = port
         self.enforce_iam = enforce_iam
         self.region = region
@@ -44,6 +53,7 @@ class MotoServer(Service):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         if self.enforce_iam:
             hook.install()
+            propagation.configure(self.iam_propagation_seconds)
         try:
             self._server.start()
         except BaseException:
@@ -71,6 +81,7 @@ class MotoServer(Service):
                 stopping.join(timeout=0.02)
         finally:
             if self.enforce_iam:
+                propagation.configure(0)
                 hook.uninstall()
 
     def reset(self) -> None:
@@ -80,6 +91,7 @@ class MotoServer(Service):
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
         if self.enforce_iam:
+            propagation.configure(self.iam_propagation_seconds)  # nothing pending any more
             self._create_admin()  # the reset removed it with every other user
 
     def _create_admin(self) -> None:

@@ -50,7 +50,8 @@ class Repairer:
     def repair(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
         """Run every repair; returns one line per change made."""
         done: list[str] = []
-        steps = (self.enable_ttl, self.apply_bucket_policies, self.publish_layers)
+        steps = (self.enable_ttl, self.apply_bucket_policies, self.resolve_role_policies,
+                 self.publish_layers)  # fmt: skip
         lambdas = self.lambdas
         # Versions are named before the functions' variables (which may refer to them) and
         # take the repaired configuration after; aliases need the version numbers.
@@ -101,6 +102,29 @@ class Repairer:
             s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=policy)
             stack.overrides.setdefault(logical_id, properties["Bucket"])
             done.append(f"{logical_id}: policy set on bucket {properties['Bucket']}")
+        return done
+
+    def resolve_role_policies(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
+        """moto leaves `${Api}` literal in a role's inline policy when Api is a resource it does
+        not build (a WebSocket API), so the statement would name no real ARN; put it resolved."""
+        iam = self.clients("iam")
+        resolver = Resolver(stack)
+        done = []
+        for logical_id, resource in stack.of_type("AWS::IAM::Role").items():
+            role = stack.physical_ids.get(logical_id)
+            for policy in resource.get("Properties", {}).get("Policies") or []:
+                name = policy.get("PolicyName")
+                if not role or not isinstance(name, str) or not _unresolved(iam, role, name):
+                    continue
+                try:
+                    document = resolver.resolve(policy["PolicyDocument"])
+                except ResolveError as error:
+                    done.append(f"{logical_id}: policy {name} left as moto made it ({error})")
+                    continue
+                iam.put_role_policy(
+                    RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document)
+                )
+                done.append(f"{logical_id}: policy {name} resolved")
         return done
 
     def publish_layers(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
@@ -202,6 +226,14 @@ class Repairer:
                 done.append(f"output {key}: {value}")
         freeze(found, values)
         return done
+
+
+def _unresolved(iam: Any, role: str, policy: str) -> bool:
+    try:
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+    except ClientError:
+        return False
+    return "${" in (document if isinstance(document, str) else json.dumps(document))
 
 
 def _function_configuration(stack: DeployedStack, name: str) -> tuple[list[str], dict[str, Any]]:

@@ -10,8 +10,9 @@ from tests.e2e.support import (
     TARGET,
     bootstrap,
     client,
-    command_environment,
     configurations,
+    deployer_environment,
+    developer_environment,
     write_project,
 )
 
@@ -20,13 +21,13 @@ from tests.e2e.support import (
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2) as running:
-        env = command_environment(running)
-        done = bootstrap(env, tmp_path_factory.mktemp("build"))
+        done = bootstrap(deployer_environment(running), tmp_path_factory.mktemp("build"))
         assert done.returncode == 0, done.stderr
         deploy_fixture(running.environment(), TARGET)
         running.sync()
         assert not running.problems, running.problems
-        running.env = env
+        # attach runs as a developer holding exactly the policy plldb ships, nothing else
+        running.env = developer_environment(running)
         running.project = write_project(tmp_path_factory.mktemp("project"))
         running.originals = configurations(running)
         yield running

@@ -46,6 +46,40 @@ def command_environment(cloud: OfflineCloud) -> dict[str, str]:
     return env
 
 
+def user_environment(
+    cloud: OfflineCloud,
+    name: str,
+    policy_arns: tuple[str, ...] = (),
+    inline: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """command_environment() signed as a new IAM user holding exactly the given policies."""
+    import json
+
+    iam = client(cloud, "iam")
+    iam.create_user(UserName=name)
+    for arn in policy_arns:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    if inline is not None:
+        iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(inline))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    env = command_environment(cloud)
+    env.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    return env
+
+
+def developer_environment(cloud: OfflineCloud) -> dict[str, str]:
+    """A developer holding only the stack's PLLDBUserPolicy, as an admin would set one up."""
+    return user_environment(cloud, "plldb-developer", (outputs(cloud, "plldb")["UserPolicyArn"],))
+
+
+def deployer_environment(cloud: OfflineCloud) -> dict[str, str]:
+    """Someone holding only `plldb policy --bootstrap`'s policy for this account and region."""
+    from plldb.permissions import bootstrap_policy
+
+    account = client(cloud, "sts").get_caller_identity()["Account"]
+    return user_environment(cloud, "plldb-deployer", inline=bootstrap_policy(cloud.region, account))
+
+
 def bootstrap(env: dict[str, str], build_dir: Path) -> subprocess.CompletedProcess:
     """`plldb bootstrap setup` as a user runs it."""
     return subprocess.run(

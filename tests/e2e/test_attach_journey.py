@@ -44,10 +44,44 @@ def _items(table, status=None) -> list[dict]:
     return [i for i in items if status is None or i["Status"] == status]
 
 
-def _create_session(cloud, stack=TARGET, secret="testing", **extra) -> requests.Response:
+def _create_session(cloud, stack=TARGET, secret=None, **extra) -> requests.Response:
+    """POST /sessions signed with the CLI user's key (or that key with a wrong `secret`)."""
     url = f"{_outputs(cloud)['ManagementAPIURL']}/sessions"
-    auth = AWS4Auth("testing", secret, cloud.region, "execute-api")
+    key = cloud.env["AWS_ACCESS_KEY_ID"]
+    auth = AWS4Auth(key, secret or cloud.env["AWS_SECRET_ACCESS_KEY"], cloud.region, "execute-api")
     return requests.post(url, json={"stackName": stack, **extra}, auth=auth, timeout=10)
+
+
+def test_without_the_user_policy_no_session_is_created(cloud, sessions):
+    """The REST gateway asks IAM for execute-api:Invoke on POST /sessions, as API Gateway does."""
+    from tests.e2e.support import user_environment
+
+    nobody = user_environment(cloud, "plldb-no-policy")
+    url = f"{_outputs(cloud)['ManagementAPIURL']}/sessions"
+    auth = AWS4Auth(nobody["AWS_ACCESS_KEY_ID"], nobody["AWS_SECRET_ACCESS_KEY"], cloud.region,
+                    "execute-api")  # fmt: skip
+    refused = requests.post(url, json={"stackName": TARGET}, auth=auth, timeout=10)
+    assert refused.status_code == 403
+    assert refused.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert "execute-api:Invoke" in refused.json()["message"]
+    assert _items(sessions) == []
+
+
+def test_plldb_policy_prints_the_policy_the_stack_ships(cloud):
+    from tests.e2e.support import command_environment
+
+    iam = client(cloud, "iam")
+    arn = _outputs(cloud)["UserPolicyArn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    shipped = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+    command = [sys.executable, "-m", "plldb", "policy"]
+    env = command_environment(cloud)
+    printed = subprocess.run(command, text=True, capture_output=True, env=env, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    document = shipped["Document"]
+    assert json.loads(printed.stdout) == (
+        json.loads(document) if isinstance(document, str) else document
+    )
 
 
 def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):

@@ -12,7 +12,13 @@ import pytest
 
 from plldb.local.cloud import OfflineCloud
 from plldb.local.demo import HTTP_FUNCTION, STACK, api_gateway_event
-from tests.e2e.support import AttachProcess, bootstrap, command_environment, wait_for
+from tests.e2e.support import (
+    AttachProcess,
+    bootstrap,
+    command_environment,
+    deployer_environment,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +36,16 @@ def _deploy_module() -> Any:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2) as running, pytest.MonkeyPatch.context() as patch:
-        env = command_environment(running)
-        done = bootstrap(env, tmp_path_factory.mktemp("build"))
+        done = bootstrap(deployer_environment(running), tmp_path_factory.mktemp("build"))
         assert done.returncode == 0, done.stderr
         for name, value in running.environment().items():
             patch.setenv(name, value)  # the example's deploy reaches AWS through boto3's settings
         running.outputs = _deploy_module().deploy(boto3.Session(), stack_name=STACK)
         running.sync()
-        running.env = env
+        # The admin's keys: the example's handlers run with the developer's own credentials
+        # and need the app's permissions besides PLLDBUserPolicy (the fixture journeys run as
+        # a developer holding only that policy). The deployed functions run under their roles.
+        running.env = command_environment(running)
         yield running
 
 

@@ -84,8 +84,8 @@ def _client(server, service):
         service,
         endpoint_url=server.endpoint,
         region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
     )
 
 

@@ -10,16 +10,18 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 import requests
 import websocket
+from botocore.exceptions import ClientError
 from requests_aws4auth import AWS4Auth
 
 from plldb.local.cloud import OfflineCloud
 from tests.e2e.offline_fixture.deploy import deploy_fixture
-from tests.e2e.support import bootstrap, client, command_environment, wait_for
+from tests.e2e.support import bootstrap, client, command_environment, user_environment, wait_for
 from tests.e2e.support import outputs as outputs_of
 
 pytestmark = pytest.mark.e2e
@@ -160,8 +162,8 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
             "apigatewaymanagementapi",
             endpoint_url=outputs["CallbackURL"],
             region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=cloud.environment()["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=cloud.environment()["AWS_SECRET_ACCESS_KEY"],
         )
         management.post_to_connection(ConnectionId=connection_id, Data=b"pushed")
         assert client.recv() == "pushed"
@@ -170,6 +172,45 @@ def test_echo_routes_and_post_to_connection(cloud, outputs):
     assert wait_for(lambda: f"disconnect/{connection_id}" in _events(cloud, "disconnect/"))
     with pytest.raises(management.exceptions.GoneException):
         management.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+
+
+def test_the_management_api_needs_manage_connections_on_the_connection(cloud, outputs):
+    client = websocket.create_connection(f"{outputs['WebSocketURL']}?token=let-me-in", timeout=10)
+    try:
+        client.send("who am i")
+        connection_id = json.loads(client.recv())["connectionId"]
+        api_arn = _connections_arn(cloud, outputs)
+        for name, resource, allowed in (
+            ("no-manage", None, False),
+            ("other-connection", f"{api_arn}/POST/@connections/someone-else", False),
+            ("get-only", f"{api_arn}/GET/@connections/*", False),
+            ("may-post", f"{api_arn}/POST/@connections/{connection_id}", True),
+        ):
+            inline = None
+            if resource:
+                statement = {"Effect": "Allow", "Action": "execute-api:ManageConnections",
+                             "Resource": resource}  # fmt: skip
+                inline = {"Version": "2012-10-17", "Statement": [statement]}
+            env = user_environment(cloud, name, inline=inline)
+            management = boto3.client(
+                "apigatewaymanagementapi", endpoint_url=outputs["CallbackURL"],
+                region_name="eu-west-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+            if allowed:
+                management.post_to_connection(ConnectionId=connection_id, Data=b"allowed")
+                assert client.recv() == "allowed"
+                continue
+            with pytest.raises(ClientError) as refused:
+                management.post_to_connection(ConnectionId=connection_id, Data=b"refused")
+            assert refused.value.response["Error"]["Code"] == "AccessDeniedException", name
+    finally:
+        client.close()
+
+
+def _connections_arn(cloud, outputs) -> str:
+    """arn:aws:execute-api:REGION:ACCOUNT:API/STAGE, read off the callback URL."""
+    api_id, stage = urlsplit(outputs["CallbackURL"]).path.strip("/").split("/")[:2]
+    return f"arn:aws:execute-api:{cloud.region}:123456789012:{api_id}/{stage}"
 
 
 def test_a_function_answers_through_the_management_api(cloud, outputs):
@@ -196,17 +237,17 @@ def test_a_killed_client_fires_disconnect(cloud, outputs):
 
 def test_signed_and_unsigned_rest_calls(cloud, outputs):
     url = f"{outputs['RestURL']}/whoami"
-    signed = requests.get(
-        url, auth=AWS4Auth("testing", "testing", "eu-west-1", "execute-api"), timeout=10
+    key, secret = (
+        cloud.environment()["AWS_ACCESS_KEY_ID"],
+        cloud.environment()["AWS_SECRET_ACCESS_KEY"],
     )
+    signed = requests.get(url, auth=AWS4Auth(key, secret, "eu-west-1", "execute-api"), timeout=10)
     assert signed.status_code == 200, signed.text
     assert signed.json()["userArn"].startswith("arn:aws:")
     assert signed.json()["path"] == "/whoami"
     unsigned = requests.get(url, timeout=10)
     assert unsigned.status_code == 403
-    wrong = requests.get(
-        url, auth=AWS4Auth("testing", "not-it", "eu-west-1", "execute-api"), timeout=10
-    )
+    wrong = requests.get(url, auth=AWS4Auth(key, "not-it", "eu-west-1", "execute-api"), timeout=10)
     assert wrong.status_code == 403
     open_route = requests.get(f"{url}/ada", timeout=10)
     assert open_route.status_code == 200 and open_route.json()["name"] == "ada"
@@ -246,6 +287,27 @@ def test_the_plldb_stack_bootstraps_into_the_offline_cloud_and_its_apis_are_serv
 # ---------------------------------------------------------------- plldb local up
 
 
+def test_local_up_no_enforce_iam_accepts_any_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TMPDIR"] = str(tmp_path)
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plldb", "local", "up", "--no-enforce-iam"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(7)]
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        dummy = boto3.client(
+            "dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="eu-west-1",
+            aws_access_key_id="anything", aws_secret_access_key="at-all")  # fmt: skip
+        assert dummy.list_tables()["TableNames"] == []
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["TMPDIR"] = str(tmp_path)
@@ -267,10 +329,17 @@ def test_local_up_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
             "sts",
             endpoint_url=exported["AWS_ENDPOINT_URL"],
             region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
         )
-        assert sts.get_caller_identity()["Account"] == "123456789012"
+        assert sts.get_caller_identity()["Arn"].endswith(":user/plldb-offline-admin")
+        # IAM is enforced by default: moto's dummy key is an unknown key, as in AWS.
+        dummy = boto3.client(
+            "dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="eu-west-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        with pytest.raises(ClientError) as refused:
+            dummy.list_tables()
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
         assert list(tmp_path.glob("plldb-local-*"))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

@@ -210,6 +210,19 @@ def test_attach_has_only_deliberate_short_flags():
     assert "-b" not in out.split() and "-e" not in out.split()
 
 
+def test_a_seconds_flag_given_a_word_is_one_line():
+    line = _one_error_line(_plldb("local", "up", "--iam-propagation-seconds", "soon"))
+    assert line == "plldb: error: --iam-propagation-seconds expects a number, not 'soon'"
+
+
+def test_local_up_enforces_iam_unless_told_not_to():
+    (local_up,) = build_namespace().collections["local"].tasks.values()
+    flags = {argument.names[0]: argument for argument in local_up.get_arguments()}
+    assert flags["enforce-iam"].default is True  # invoke offers --no-enforce-iam for it
+    assert flags["iam-propagation-seconds"].default == 0.0
+    assert "policy" in build_namespace().task_names
+
+
 def test_short_flags_reach_the_task():
     line = _one_error_line(_plldb("attach", "-s", "stack", "-r", "eu-wset-1"))
     assert "'eu-wset-1' is not an AWS region" in line

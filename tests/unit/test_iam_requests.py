@@ -7,6 +7,7 @@ import pytest
 
 from plldb.local.gateway.sigv4 import SignedRequest
 from plldb.local.iam.operations import read_operation
+from plldb.local.iam.policy import RequestContext
 from plldb.local.iam.requests import Scope, authorizations
 
 ACCOUNT = "123456789012"
@@ -168,3 +169,48 @@ def test_logs_groups_and_streams():
         ("logs:CreateLogStream", group + ":log-stream:s", {})
     ]
     assert asked("logs", "describe_log_groups") == [("logs:DescribeLogGroups", "*", {})]
+
+
+# ---------------------------------------------------------------- S3: IAM's names, not moto's
+BUCKET = "arn:aws:s3:::plldb-bucket"
+
+
+@pytest.mark.parametrize(
+    ("moto_action", "method", "query", "iam_action"),
+    [
+        ("HeadBucket", "HEAD", "", "s3:ListBucket"),  # S3 API Reference, HeadBucket
+        ("CreateBucket", "PUT", "encryption", "s3:PutEncryptionConfiguration"),
+        ("ListBucket", "GET", "encryption", "s3:GetEncryptionConfiguration"),
+        ("PutPublicAccessBlock", "PUT", "publicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        ("DeletePublicAccessBlock", "DELETE", "publicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        ("PutBucketVersioning", "PUT", "versioning", "s3:PutBucketVersioning"),
+        ("ListBucketVersions", "GET", "versions&prefix=a", "s3:ListBucketVersions"),
+    ],
+)  # fmt: skip
+def test_s3_bucket_actions_are_iams(moto_action, method, query, iam_action):
+    from plldb.local.iam.requests import s3_authorization
+
+    assert s3_authorization(moto_action, BUCKET, method, query) == [
+        RequestContext(iam_action, BUCKET)
+    ]
+
+
+def test_s3_delete_objects_asks_for_each_key_and_version():
+    from plldb.local.iam.requests import s3_authorization
+
+    body = (
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a/b</Key></Object>'
+        b"<Object><Key>c</Key><VersionId>v1</VersionId></Object></Delete>"
+    )
+    assert s3_authorization("DeleteObject", BUCKET, "POST", "delete", body) == [
+        RequestContext("s3:DeleteObject", f"{BUCKET}/a/b"),
+        RequestContext("s3:DeleteObjectVersion", f"{BUCKET}/c"),
+    ]
+
+
+def test_s3_object_actions_keep_moto_names_that_are_iams():
+    from plldb.local.iam.requests import s3_authorization
+
+    assert s3_authorization("GetObject", f"{BUCKET}/k", "HEAD") == [
+        RequestContext("s3:GetObject", f"{BUCKET}/k")
+    ]

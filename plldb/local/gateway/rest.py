@@ -8,13 +8,14 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from plldb.local.gateway import events, sigv4
+from plldb.local.gateway.arns import execute_api_arn
 from plldb.local.httpserver import LoopbackHTTPServer
 from plldb.local.service import Service
 from plldb.local.specs import Invoker, RestApi, RestMethod
@@ -117,8 +118,13 @@ class RestGateway(Service):
         region: str,
         credentials: dict[str, str],
         account_id: str = DEFAULT_ACCOUNT,
+        authorizer: Callable[[sigv4.SignedRequest, str], Any] | None = None,
     ) -> None:
+        """`authorizer(request, execute-api ARN)`, under IAM enforcement, checks the signature of
+        any known key and execute-api:Invoke (plldb/local/iam/gateway.py) instead of
+        `credentials`; it gives a verdict and the caller's ARN."""
         self._invoke = invoke
+        self._authorizer = authorizer
         self.region = region
         self.account_id = account_id
         self._credentials = dict(credentials)
@@ -210,16 +216,12 @@ class RestGateway(Service):
         request = events.HttpRequest(headers=headers, query=_query_pairs(parts.query))
         user_agent = request.header("User-Agent") or ""
         if route.method.authorization.upper() == "AWS_IAM":
-            verdict = sigv4.verify(signed, self._credentials, self.region)
+            verdict, user_arn = self._verify(signed, api, method, path)
             if not verdict.ok:
                 logger.info("%s %s refused: %s", method, target, verdict.error_type)
                 return _json_error(403, verdict.error_type or "", verdict.message or "")
             identity = events.iam_identity(
-                verdict.access_key or "",
-                self.account_id,
-                f"arn:aws:iam::{self.account_id}:user/{verdict.access_key}",
-                source_ip,
-                user_agent,
+                verdict.access_key or "", self.account_id, user_arn, source_ip, user_agent
             )
         else:
             identity = events.anonymous_identity(source_ip, user_agent)
@@ -240,6 +242,16 @@ class RestGateway(Service):
             call, self.account_id, identity, request_id, _extended_id(), events.now_ms()
         )
         return self._integrate(route.method.function, event)
+
+    def _verify(
+        self, signed: sigv4.SignedRequest, api: RestApi, method: str, path: str
+    ) -> tuple[sigv4.Verdict, str]:
+        if self._authorizer is None:
+            verdict = sigv4.verify(signed, self._credentials, self.region)
+            return verdict, f"arn:aws:iam::{self.account_id}:user/{verdict.access_key}"
+        arn = execute_api_arn(self.region, self.account_id, api.api_id, api.stage, method, path)
+        caller = self._authorizer(signed, arn)
+        return caller.verdict, caller.arn or ""
 
     def _integrate(self, function: str, event: dict[str, Any]) -> HttpAnswer:
         try:

@@ -32,6 +32,7 @@ from plldb.local.gateway.limits import (
     MAX_CONNECTION_SECONDS,
     ConnectionLimits,
 )
+from plldb.local.gateway.sigv4 import SignedRequest
 from plldb.local.httpserver import LoopbackHTTPServer
 from plldb.local.service import Service
 from plldb.local.specs import Invoker, WebSocketApi
@@ -563,8 +564,7 @@ class _ManagementHandler(BaseHTTPRequestHandler):
         target = self._target()
         if target is None:
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length > 0 else b""
+        data = self._body
         status = self.server.gateway.post_to_connection(*target, data)
         if status == 200:
             self._answer(200, b"")
@@ -600,6 +600,20 @@ class _ManagementHandler(BaseHTTPRequestHandler):
             self._discard_body()
             self._error(403, "ForbiddenException", "Forbidden")
             return None
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length > 0 else b""
+        # Under IAM enforcement: execute-api:ManageConnections on the connection's ARN,
+        # arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/VERB/@connections/ID (iam/gateway.py).
+        check = getattr(self.server.gateway, "management_check", None)
+        if check is not None:
+            url = urlsplit(self.path)
+            signed = SignedRequest(self.command, url.path, url.query, tuple(self.headers.items()),
+                                   self._body)  # fmt: skip
+            verdict = check(signed, match[1], match[2], self.command, unquote(match[3]))
+            if not verdict.ok:
+                logger.info("%s %s refused: %s", self.command, self.path, verdict.message)
+                self._error(403, verdict.error_type or "", verdict.message)
+                return None
         return match[1], match[2], unquote(match[3])
 
     def _discard_body(self) -> None:

@@ -7,15 +7,19 @@ never match; while enforcement is on, its check is replaced by plldb's (see docs
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from plldb.local.gateway.sigv4 import SignedRequest
+from plldb.local.iam import propagation
 from plldb.local.iam.enforcer import Refusal, authenticate, authorize, requirements
+from plldb.local.iam.operations import read_operation
 from plldb.local.iam.requests import Scope, s3_authorization
 
+log = logging.getLogger(__name__)
 _current = threading.local()  # the raw request moto is handling on this thread
 _lock = threading.Lock()
 _installed = 0
@@ -92,12 +96,17 @@ def _check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
     try:
         allowed = authenticate(request)
         if is_s3:
-            needed = s3_authorization(response._get_action(), resource)
+            needed = s3_authorization(
+                response._get_action(), resource, request.method, request.query, request.body
+            )
         else:
             scope = Scope(allowed.region, allowed.identity.account_id, _stack_lookup(allowed))
             needed = requirements(allowed, request, scope)
         authorize(allowed, needed)
+        if not is_s3 and allowed.service == "iam" and propagation.delaying():
+            propagation.record(read_operation("iam", request), allowed.identity.account_id)
     except Refusal as refusal:
+        log.info("refused %s %s: %s", request.method, request.path, refusal.message)
         raise _error(refusal, "s3" if is_s3 else response.service_name) from None
     return None
 

@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from plldb.local.iam import propagation
 from plldb.local.iam.policy import Caller
 
 
@@ -32,18 +33,26 @@ class Identity:
         backend = _iam(self.account_id)
         if self.kind == "role":
             try:
-                owners = [backend.get_role(self.name)]
+                owners = [("role", backend.get_role(self.name))]
             except Exception:  # role deleted: a session of it is worth nothing
                 return []
         else:
             user = backend.users.get(self.name)
             if user is None:
                 return []
-            owners = [user, *(g for g in backend.groups.values() if user in g.users)]
+            groups = [("group", g) for g in backend.groups.values() if user in g.users]
+            owners = [("user", user), *groups]
         documents: list[str] = []
-        for owner in owners:
-            documents.extend(owner.policies.values())
-            documents.extend(_default_version(p) for p in owner.managed_policies.values())
+        for kind, owner in owners:
+            name = owner.name
+
+            def seen(policy: str, kind: str = kind, name: str = name) -> bool:
+                return propagation.in_effect(self.account_id, kind, name, policy)
+
+            documents.extend(d for p, d in owner.policies.items() if seen(p))
+            documents.extend(
+                _default_version(p) for arn, p in owner.managed_policies.items() if seen(arn)
+            )
         return documents
 
 

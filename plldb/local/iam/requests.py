@@ -156,9 +156,58 @@ def _logs(action: str, name: str, params: Mapping[str, Any], scope: Scope) -> li
     return [RequestContext(action, arn)]
 
 
-def s3_authorization(action: str, resource: str) -> list[RequestContext]:
-    """S3: moto names the IAM action and the bucket or object ARN itself."""
-    return [RequestContext(f"s3:{action}", resource)]
+# moto's S3 names that are not IAM's (Service Authorization Reference, "Actions defined by
+# Amazon S3", and each API's "Permissions" section in the S3 API Reference).
+_S3_ACTIONS = {
+    "HeadBucket": "ListBucket",
+    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+}
+# Bucket sub-resources moto's table lacks (it then names the method's default action).
+_S3_SUBRESOURCES = {
+    ("GET", "encryption"): "GetEncryptionConfiguration",
+    ("PUT", "encryption"): "PutEncryptionConfiguration",
+    ("DELETE", "encryption"): "PutEncryptionConfiguration",
+    ("GET", "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", "ownershipControls"): "PutBucketOwnershipControls",
+    ("GET", "object-lock"): "GetBucketObjectLockConfiguration",
+    ("PUT", "object-lock"): "PutBucketObjectLockConfiguration",
+    ("GET", "replication"): "GetReplicationConfiguration",
+    ("PUT", "replication"): "PutReplicationConfiguration",
+    ("DELETE", "replication"): "PutReplicationConfiguration",
+}
+
+
+def s3_authorization(
+    action: str, resource: str, method: str = "", query: str = "", body: bytes = b""
+) -> list[RequestContext]:
+    """S3: moto names the action and the bucket or object ARN; IAM's names where they differ.
+
+    DeleteObjects asks s3:DeleteObject (s3:DeleteObjectVersion for a version) on each key.
+    """
+    names = {part.partition("=")[0] for part in query.split("&") if part}
+    if method == "POST" and "delete" in names and ":::" in resource and "/" not in resource:
+        return _delete_objects(resource, body)
+    if resource.count("/") == 0:  # a bucket, not an object
+        for name in names:
+            action = _S3_SUBRESOURCES.get((method, name), action)
+    return [RequestContext(f"s3:{_S3_ACTIONS.get(action, action)}", resource)]
+
+
+def _delete_objects(bucket_arn: str, body: bytes) -> list[RequestContext]:
+    from xml.etree import ElementTree
+
+    needed = []
+    # The body was signed by a caller the enforcer already authenticated; moto parses it too.
+    for element in ElementTree.fromstring(body or b"<Delete/>").iter():  # noqa: S314
+        if not element.tag.endswith("Object"):
+            continue
+        fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+        action = "s3:DeleteObjectVersion" if fields.get("VersionId") else "s3:DeleteObject"
+        needed.append(RequestContext(action, f"{bucket_arn}/{fields.get('Key', '')}"))
+    return needed or [RequestContext("s3:DeleteObject", f"{bucket_arn}/*")]
 
 
 _MAPPERS: dict[str, Callable[[str, str, Mapping[str, Any], Scope], list]] = {
