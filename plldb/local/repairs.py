@@ -51,7 +51,7 @@ class Repairer:
         """Run every repair; returns one line per change made."""
         done: list[str] = []
         steps = (self.enable_ttl, self.apply_bucket_policies, self.resolve_role_policies,
-                 self.publish_layers)  # fmt: skip
+                 self.resolve_managed_policies, self.publish_layers)  # fmt: skip
         lambdas = self.lambdas
         # Versions are named before the functions' variables (which may refer to them) and
         # take the repaired configuration after; aliases need the version numbers.
@@ -125,6 +125,36 @@ class Repairer:
                     RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document)
                 )
                 done.append(f"{logical_id}: policy {name} resolved")
+        return done
+
+    def resolve_managed_policies(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:
+        """moto sometimes builds a role twice while resolving a managed policy's
+        `!GetAtt Role.Arn` (depending on hash order), so the policy names a role that is not the
+        stack's; its document is evaluated again from the stack's resources and, if it
+        differs, made the default version."""
+        iam = self.clients("iam")
+        resolver = Resolver(stack)
+        done = []
+        for logical_id, resource in stack.of_type("AWS::IAM::ManagedPolicy").items():
+            arn = stack.physical_ids.get(logical_id, "")
+            if not arn.startswith("arn:"):
+                continue
+            try:
+                document = resolver.resolve(resource.get("Properties", {})["PolicyDocument"])
+                policy = iam.get_policy(PolicyArn=arn)["Policy"]
+                version = iam.get_policy_version(
+                    PolicyArn=arn, VersionId=policy["DefaultVersionId"]
+                )["PolicyVersion"]["Document"]
+            except (ResolveError, ClientError, KeyError) as error:
+                done.append(f"{logical_id}: left as moto made it ({error})")
+                continue
+            current = json.loads(version) if isinstance(version, str) else version
+            if current == document:
+                continue
+            iam.create_policy_version(
+                PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
+            )
+            done.append(f"{logical_id}: document resolved from the stack's resources")
         return done
 
     def publish_layers(self, stack: DeployedStack, endpoints: Endpoints) -> list[str]:

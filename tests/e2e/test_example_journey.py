@@ -15,8 +15,8 @@ from plldb.local.demo import HTTP_FUNCTION, STACK, api_gateway_event
 from tests.e2e.support import (
     AttachProcess,
     bootstrap,
-    command_environment,
     deployer_environment,
+    developer_environment,
     wait_for,
 )
 
@@ -42,10 +42,9 @@ def cloud(tmp_path_factory):
             patch.setenv(name, value)  # the example's deploy reaches AWS through boto3's settings
         running.outputs = _deploy_module().deploy(boto3.Session(), stack_name=STACK)
         running.sync()
-        # The admin's keys: the example's handlers run with the developer's own credentials
-        # and need the app's permissions besides PLLDBUserPolicy (the fixture journeys run as
-        # a developer holding only that policy). The deployed functions run under their roles.
-        running.env = command_environment(running)
+        # A developer holding only PLLDBUserPolicy; the handlers run under the functions' own
+        # roles (--function-role), so the example template's permissions are what they meet.
+        running.env = developer_environment(running)
         yield running
 
 
@@ -70,7 +69,7 @@ def _s3_upload_event(bucket: str, key: str) -> dict[str, Any]:
 
 
 def test_both_example_functions_run_from_local_source_while_attached(cloud):
-    attach = AttachProcess(cloud.env, "--stack-name", STACK, cwd=EXAMPLE)
+    attach = AttachProcess(cloud.env, "--stack-name", STACK, "--function-role", cwd=EXAMPLE)
     try:
         attach.wait_for("instrumented 2/2", timeout=60)
         created = _invoke(HTTP_FUNCTION, api_gateway_event("POST", "/sessions", {}))
