@@ -391,7 +391,9 @@ def test_local_up_flags_make_websocket_connections_end_as_in_api_gateway(tmp_pat
         exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
         deploy_fixture(exported, STACK)
         aws = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+            aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
+            region_name="eu-west-1",
         )
         cfn = aws.client("cloudformation", endpoint_url=exported["AWS_ENDPOINT_URL"])
 

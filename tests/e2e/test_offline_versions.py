@@ -6,6 +6,7 @@ import collections
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from plldb.bootstrap.packaging import build_zip
@@ -92,11 +93,35 @@ def test_the_alias_is_built_and_runs_its_version(cloud, first):
     assert (executed, body["label"], body["invoked_arn"]) == ("1", "one", first["AliasArn"])
 
 
+def _reader_without_decrypt(cloud) -> object:
+    """A Lambda client for a user who may read configurations but not kms:Decrypt."""
+    iam = client(cloud, "iam")
+    iam.create_user(UserName="config-reader")
+    statement = {"Effect": "Allow", "Action": "lambda:GetFunctionConfiguration", "Resource": "*"}
+    iam.put_user_policy(
+        UserName="config-reader",
+        PolicyName="read",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    key = iam.create_access_key(UserName="config-reader")["AccessKey"]
+    env = cloud.environment()
+    return boto3.client(
+        "lambda",
+        endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+
 def test_the_keyed_functions_variables_are_hidden_but_it_runs_with_them(cloud, first):
-    config = client(cloud, "lambda").get_function_configuration(FunctionName=FUNCTION)
+    config = _reader_without_decrypt(cloud).get_function_configuration(FunctionName=FUNCTION)
     assert config["KMSKeyArn"] == first["KeyArn"]
     assert "Variables" not in config["Environment"]
     assert config["Environment"]["Error"]["ErrorCode"] == "AccessDeniedException"
+    # The admin's policy allows kms:Decrypt: it sees them, as a caller with the right would.
+    admin = client(cloud, "lambda").get_function_configuration(FunctionName=FUNCTION)
+    assert admin["Environment"]["Variables"]["LABEL"] == "one"
     assert _invoke(cloud, FUNCTION)[1]["label"] == "one"
 
 
