@@ -196,59 +196,58 @@ def _no_session_variables() -> dict[str, str]:
     }
 
 
+class _PlainFunction:
+    """The fixture's plain function, switched between un-instrumented and wrapped with no live
+    session; put back as it was on exit."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self.lambda_client = client(cloud, "lambda")
+        self.name = f"{TARGET}-plain"
+        original = self.lambda_client.get_function_configuration(FunctionName=self.name)
+        self.variables = original.get("Environment", {}).get("Variables", {})
+        self.layer_arn = command_outputs(cloud)["DebuggerLayerArn"]
+        self.plldb_variables = _no_session_variables()
+
+    def __enter__(self) -> _PlainFunction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.configure(False, "")
+
+    def configure(self, instrumented: bool, tag: str) -> None:
+        """A changed variable (`tag`) makes the next invocation start a fresh environment."""
+        extra = self.plldb_variables if instrumented else {}
+        self.lambda_client.update_function_configuration(
+            FunctionName=self.name,
+            Environment={"Variables": {**self.variables, **extra, **({"TAG": tag} if tag else {})}},
+            Layers=[self.layer_arn] if instrumented else [],
+        )
+        self.cloud.sync()
+
+    def invoke(self, event: Any) -> float:
+        return timed_invoke(self.lambda_client, self.name, event)[0]
+
+
 def warm_declined(cloud: Any, invocations: int) -> tuple[list[float], list[float]]:
     """Warm invocations: plain, and wrapped with no live session (the relay declines each)."""
-    lambda_client = client(cloud, "lambda")
-    name = f"{TARGET}-plain"
-    original = lambda_client.get_function_configuration(FunctionName=name)
-    layer_arn = command_outputs(cloud)["DebuggerLayerArn"]
-    variables = original.get("Environment", {}).get("Variables", {})
     series: dict[bool, list[float]] = {False: [], True: []}
-    try:
+    with _PlainFunction(cloud) as function:
         for instrumented in (False, True):
-            extra = _no_session_variables() if instrumented else {}
-            lambda_client.update_function_configuration(
-                FunctionName=name,
-                Environment={"Variables": {**variables, **extra, "WARM": str(instrumented)}},
-                Layers=[layer_arn] if instrumented else [],
-            )
-            cloud.sync()
-            timed_invoke(lambda_client, name, {"warm-up": True})  # the cold start, not counted
-            for n in range(invocations):
-                series[instrumented].append(timed_invoke(lambda_client, name, {"warm": n})[0])
-    finally:
-        lambda_client.update_function_configuration(
-            FunctionName=name, Environment={"Variables": variables}, Layers=[]
-        )
+            function.configure(instrumented, f"warm-{instrumented}")
+            function.invoke({"warm-up": True})  # the cold start, not counted
+            series[instrumented] = [function.invoke({"warm": n}) for n in range(invocations)]
     return series[False], series[True]
 
 
 def cold_starts(cloud: Any, rounds: int) -> tuple[list[float], list[float]]:
     """First-invocation latency of fresh environments: plain, and wrapped with a closed session."""
-    lambda_client = client(cloud, "lambda")
-    name = f"{TARGET}-plain"
-    original = lambda_client.get_function_configuration(FunctionName=name)
-    layer_arn = command_outputs(cloud)["DebuggerLayerArn"]
-    variables = original.get("Environment", {}).get("Variables", {})
-    plldb_variables = _no_session_variables()
     plain, wrapped = [], []
-    try:
+    with _PlainFunction(cloud) as function:
         for n in range(rounds):
             for instrumented, sink in ((False, plain), (True, wrapped)):
-                extra = plldb_variables if instrumented else {}
-                lambda_client.update_function_configuration(
-                    FunctionName=name,
-                    Environment={
-                        "Variables": {**variables, **extra, "ROUND": f"{n}-{instrumented}"}
-                    },
-                    Layers=[layer_arn] if instrumented else [],
-                )
-                cloud.sync()
-                sink.append(timed_invoke(lambda_client, name, {"cold": n})[0])
-    finally:
-        lambda_client.update_function_configuration(
-            FunctionName=name, Environment={"Variables": variables}, Layers=[]
-        )
+                function.configure(instrumented, f"{n}-{instrumented}")
+                sink.append(function.invoke({"cold": n}))
     return plain, wrapped
 
 

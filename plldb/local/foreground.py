@@ -5,24 +5,19 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from plldb.errors import PlldbError
-from plldb.local.gateway.limits import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
 
 def run_until_stopped(
-    emit: Callable[[str], None],
-    notice: Callable[[str], None],
-    region: str = "eu-west-1",
-    moto_port: int = 0,
-    max_connection_seconds: float = MAX_CONNECTION_SECONDS,
-    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS,
-    lossy_disconnect: bool = False,
-    schedule_scale: float = 1.0,
-    enforce_iam: bool = True,
-    iam_propagation_seconds: float = 0.0,
+    emit: Callable[[str], None], notice: Callable[[str], None], **cloud_options: Any
 ) -> None:
-    """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything."""
+    """Start everything, `emit` the shell lines that point AWS tools here, wait, stop everything.
+
+    `cloud_options` are OfflineCloud's keyword arguments (region, moto_port, the limits, ...).
+    """
+    schedule_scale = cloud_options.get("schedule_scale", 1.0)
     if not schedule_scale > 0:
         raise PlldbError(f"--schedule-scale must be a positive number, not {schedule_scale}")
     require_local_extra()
@@ -34,16 +29,7 @@ def run_until_stopped(
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
-        with OfflineCloud(
-            region=region,
-            moto_port=moto_port,
-            max_connection_seconds=max_connection_seconds,
-            idle_timeout_seconds=idle_timeout_seconds,
-            lossy_disconnect=lossy_disconnect,
-            schedule_scale=schedule_scale,
-            enforce_iam=enforce_iam,
-            iam_propagation_seconds=iam_propagation_seconds,
-        ) as cloud:
+        with OfflineCloud(**cloud_options) as cloud:
             instance.record(cloud.endpoints(), cloud.environment())
             for name, value in cloud.environment().items():
                 emit(f"export {name}={value}")
