@@ -113,8 +113,15 @@ def _server(port: int, enforce_iam: bool) -> Any:
     from moto.server import ThreadedMotoServer
 
     class Server(ThreadedMotoServer):
+        """moto's threaded server, except that a failure to start is raised by start().
+
+        moto builds its WSGI app and binds inside its own thread; if that thread dies,
+        moto's start() waits for a ready event forever.
+        """
+
+        startup_error: BaseException | None = None
+
         def _server_entry(self) -> None:
-            # moto builds its WSGI app inside its thread; the check needs the request's bytes.
             from moto.moto_server.werkzeug_app import (
                 DomainDispatcherApplication,
                 MotoRequestHandler,
@@ -122,16 +129,25 @@ def _server(port: int, enforce_iam: bool) -> Any:
             )
             from werkzeug.serving import make_server
 
-            app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server(
-                self._ip_address,
-                self._port,
-                hook.capture_requests(app),
-                True,
-                request_handler=MotoRequestHandler,
-            )
+            try:
+                app = DomainDispatcherApplication(create_backend_app)
+                if enforce_iam:  # the check needs each request's bytes
+                    app = hook.capture_requests(app)
+                self._server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+                )
+            except BaseException as error:
+                self.startup_error = error
+                self._server_ready_event.set()
+                return
             self._server_ready_event.set()
             self._server.serve_forever()
 
-    server_class = Server if enforce_iam else ThreadedMotoServer
-    return server_class(ip_address="127.0.0.1", port=port, verbose=False)
+        def start(self) -> None:
+            super().start()
+            if self.startup_error is not None:
+                raise RuntimeError(
+                    f"moto's server did not start: {self.startup_error}"
+                ) from self.startup_error
+
+    return Server(ip_address="127.0.0.1", port=port, verbose=False)
