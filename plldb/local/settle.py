@@ -46,8 +46,9 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from moto.cloudformation.models import Stack
+        from plldb.local.moto_imports import import_cloudformation_models
 
+        Stack = import_cloudformation_models().Stack
         _patch_create(Stack)
         _patch_update(Stack)
         _patch_delete(Stack)

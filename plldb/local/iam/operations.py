@@ -90,11 +90,11 @@ def _read_rest(service: str, model: Any, request: SignedRequest) -> Operation:
     return Operation(service, name, params)
 
 
-@functools.cache
 def _service_model(service: str) -> Any:
-    import botocore.session
+    # moto's own cached copy: each model (MBs of JSON for some services) is parsed once
+    from moto.core.utils import get_service_model
 
-    return botocore.session.get_session().get_service_model(service)
+    return get_service_model(service)
 
 
 @functools.cache
