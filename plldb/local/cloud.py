@@ -272,6 +272,17 @@ class OfflineCloud(Service):
                     self._synced.pop(stack_id, None)
 
     # ------------------------------------------------------------------ settle.Listener
+    def changing(self, stack: Any, operation: str) -> None:
+        """moto begins to change a stack: from here the watcher keeps off it until it settles.
+
+        Taking the lock waits out a sync already under way, which read the stack as it was;
+        a repair that ran during moto's change would mix the old parameters with new resources.
+        """
+        if (stack.account_id, stack.region_name) != (self._account_id, self.region):
+            return
+        with self._lock:
+            self._synced[stack.stack_id] = _SETTLING
+
     def settling(self, stack: Any, operation: str) -> None:
         """Inside moto's CreateStack/UpdateStack/DeleteStack, before it reports completion."""
         if (stack.account_id, stack.region_name) != (self._account_id, self.region):

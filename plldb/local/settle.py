@@ -18,9 +18,13 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 _COMPLETE = {"CREATE_COMPLETE": "CREATE", "UPDATE_COMPLETE": "UPDATE"}
+_BEGUN = {"CREATE_IN_PROGRESS": "CREATE", "UPDATE_IN_PROGRESS": "UPDATE"}
 
 
 class Listener(Protocol):
+    def changing(self, stack: Any, operation: str) -> None:
+        """Runs as moto begins to change an existing stack (update, change set, delete)."""
+
     def settling(self, stack: Any, operation: str) -> None:
         """Runs while moto's stack still reads CREATE_/UPDATE_/DELETE_IN_PROGRESS."""
 
@@ -81,6 +85,8 @@ def _patch_create(stack_class: type) -> None:
     add_event = stack_class._add_stack_event
 
     def _add_stack_event(self: Any, resource_status: str, *args: Any, **kwargs: Any) -> None:
+        if resource_status in _BEGUN:  # a change set starts; its stack still reads *_COMPLETE
+            _notify("changing", self, _BEGUN[resource_status])
         operation = _COMPLETE.get(resource_status)
         pending = operation is not None and not getattr(self, "_plldb_settled", False)
         if pending:
@@ -98,6 +104,7 @@ def _patch_update(stack_class: type) -> None:
     original = stack_class.update
 
     def update(self: Any, *args: Any, **kwargs: Any) -> None:
+        _notify("changing", self, "UPDATE")
         # moto leaves the old *_COMPLETE status up while it updates, and takes the new
         # parameters only after its UPDATE_COMPLETE event: the repairs need them before.
         self.status = "UPDATE_IN_PROGRESS"
@@ -112,6 +119,7 @@ def _patch_delete(stack_class: type) -> None:
     original = stack_class.delete
 
     def delete(self: Any) -> None:
+        _notify("changing", self, "DELETE")
         self.status = "DELETE_IN_PROGRESS"
         add_event = self._add_stack_event
 
