@@ -333,7 +333,9 @@ class OfflineCloud(Service):
         items = self._leftovers.pop(stack.stack_id, [])
         for logical_id, arn in self._repairer.forget(stack.stack_id):
             items.extend(leftovers.layer_versions([arn], logical_id))
-        for line in leftovers.remove(self._client, items):
+        for line in leftovers.remove(self._client, items) + self._repairer.schedules.forget(
+            stack.stack_id
+        ):
             log.info("stack %s: %s", stack.name, line)
 
     def _sync_stack(self, summary: dict) -> None:

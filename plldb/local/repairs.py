@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from plldb.local.lambda_repairs import LambdaRepairs
 from plldb.local.resolver import DeployedStack, ResolveError, Resolver
+from plldb.local.scheduler_repairs import SchedulerRepairs
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Repairer:
     def __init__(self, clients: Callable[[str], Any]) -> None:
         self.clients = clients
         self.lambdas = LambdaRepairs(clients)
+        self.schedules = SchedulerRepairs(clients)
         # (stack id, layer id) -> (content marker, the ARN published for that content)
         self._published: dict[tuple[str, str], tuple[str, str]] = {}
         self.published_arns: dict[str, list[tuple[str, str]]] = {}  # stack id -> [(id, arn)]
@@ -56,7 +58,8 @@ class Repairer:
         # Versions are named before the functions' variables (which may refer to them) and
         # take the repaired configuration after; aliases need the version numbers.
         functions = (lambdas.name_versions, self.configure_functions, lambdas.set_keys)
-        after = (lambdas.refresh_versions, lambdas.apply_aliases, self.sync_permissions)
+        after = (lambdas.refresh_versions, lambdas.apply_aliases, self.sync_permissions,
+                 self.schedules.apply)  # fmt: skip
         for step in (*steps, *functions, *after):
             done.extend(step(stack, endpoints))
         done.extend(self.resolve_outputs(stack, endpoints))

@@ -154,6 +154,74 @@ def test_a_scheduler_schedule_runs_under_its_role_and_not_without_rights(cloud):
         scheduler.delete_schedule(Name="no-rights")
 
 
+SCHEDULE_TEMPLATE = """
+Parameters:
+  FunctionArn: {Type: String}
+  Payload: {Type: String}
+Resources:
+  InvokeRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: scheduler.amazonaws.com}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: invoke
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - {Effect: Allow, Action: lambda:InvokeFunction, Resource: !Ref FunctionArn}
+  Every:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: rate(1 minute)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !Ref FunctionArn, RoleArn: !GetAtt InvokeRole.Arn, Input: !Ref Payload}
+Outputs:
+  Name: {Value: !Ref Every}  # moto fails a CreateStack whose outputs !GetAtt a type it lacks
+"""
+
+
+def test_a_templates_scheduler_schedule_runs_follows_updates_and_goes_with_its_stack(cloud):
+    cfn, scheduler = client(cloud, "cloudformation"), client(cloud, "scheduler")
+    function = outputs_of(cloud, STACK)["FunctionArn"]
+
+    def deploy_schedules(payload: dict, create: bool) -> dict:
+        (cfn.create_stack if create else cfn.update_stack)(
+            StackName="template-schedules",
+            TemplateBody=SCHEDULE_TEMPLATE,
+            Parameters=[
+                {"ParameterKey": "FunctionArn", "ParameterValue": function},
+                {"ParameterKey": "Payload", "ParameterValue": json.dumps(payload)},
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+        return outputs_of(cloud, "template-schedules")
+
+    def received(payload: dict, since: float) -> int:
+        return len([e for at, e in _records(cloud) if at >= since and e == payload])
+
+    since = time.time()
+    made = deploy_schedules({"from": "template"}, create=True)
+    found = scheduler.get_schedule(Name=made["Name"])
+    role = client(cloud, "cloudformation").describe_stack_resource(
+        StackName="template-schedules", LogicalResourceId="InvokeRole"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    assert found["Target"]["RoleArn"].endswith(f":role/{role}")  # !GetAtt resolved
+    assert found["ScheduleExpression"] == "rate(1 minute)"
+    assert wait_for(lambda: received({"from": "template"}, since) >= 2, timeout=15)
+
+    since = time.time()
+    assert deploy_schedules({"from": "updated"}, create=False)["Name"] == made["Name"]
+    assert wait_for(lambda: received({"from": "updated"}, since) >= 1, timeout=15)
+
+    cfn.delete_stack(StackName="template-schedules")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="template-schedules")
+    assert [s["Name"] for s in scheduler.list_schedules()["Schedules"]] == []
+    assert [job for job in cloud.scheduler.jobs() if job.kind == "schedule"] == []
+
+
 def test_rules_follow_stack_updates_and_deletes(cloud):
     deploy(cloud.environment(), STACK, fast_state="DISABLED")
     _, fast = _rule(cloud, "FastRule")
