@@ -45,14 +45,20 @@ def listen(listener: Listener) -> Callable[[], None]:
 
 
 def install() -> None:
-    """Patch moto's Stack once per process (its backends are process-wide too)."""
+    """Patch moto's CloudFormation once per process (its backends are process-wide too)."""
     global _installed
     with _install_lock:
         if _installed:
             return
+        from plldb.local import sam, update_order
         from plldb.local.moto_imports import import_cloudformation_models
 
-        Stack = import_cloudformation_models().Stack
+        models = import_cloudformation_models()  # first: the import is faster through it
+        from moto.cloudformation.parsing import ResourceMap
+
+        Stack = models.Stack
+        sam.install(Stack, models.ChangeSet)  # SAM templates expanded as moto parses them
+        update_order.install(ResourceMap)  # new versions published from the updated function
         _patch_create(Stack)
         _patch_update(Stack)
         _patch_delete(Stack)
