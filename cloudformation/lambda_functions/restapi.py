@@ -11,6 +11,7 @@ from typing import Any
 
 import _protocol
 import _sessions
+import _stack_lock
 import boto3
 from _common import get_logger, json_response, redacted, short_id
 from botocore.exceptions import BotoCoreError, ClientError
@@ -64,18 +65,42 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
     stack_name = _existing_stack_name(stack)
     now = _sessions.now()
     active = _sessions.active_sessions(stack_name, now)
-    if active and not force:
-        since = min(item.get("ActivatedAt") or item.get("CreatedAt", "") for item in active)
-        message = f"Stack {stack_name} already has a debugger attached since {since}"
-        logger.info("%s (session %s)", message, short_id(active[0].get("SessionId")))
-        return json_response(409, {"message": message, "activeSince": since})
+    # The index is eventually consistent; the lock item is read consistently and names the
+    # session that holds the stack even when the index does not list it yet.
+    holder = _stack_lock.live_holder(_stack_lock.read_lock(stack_name), now)
+    if holder is not None and holder.active:
+        listed = {item["SessionId"] for item in active}
+        active += [holder.session] if holder.session["SessionId"] not in listed else []
+    if not force:
+        refusal = _conflict(stack_name, active, holder)
+        if refusal is not None:
+            return refusal
     for item in active:
         _take_over(item)
     session = _sessions.create_session(
         stack_name, now, _sessions.ttl_seconds(), functions, function_role
     )
+    if force:
+        # A PENDING session created earlier must not connect before this one and keep the stack.
+        _stack_lock.reserve(stack_name, session["SessionId"], now, int(session["TTL"]))
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
     return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
+
+
+def _conflict(
+    stack_name: str, active: list[dict[str, Any]], holder: _stack_lock.Holder | None
+) -> dict[str, Any] | None:
+    """The 409 for a stack another debugger holds (or is taking over), or None if it is free."""
+    if active:
+        since = min(item.get("ActivatedAt") or item.get("CreatedAt", "") for item in active)
+        message = f"Stack {stack_name} already has a debugger attached since {since}"
+        logger.info("%s (session %s)", message, short_id(active[0].get("SessionId")))
+        return json_response(409, {"message": message, "activeSince": since})
+    if holder is not None:
+        message = f"Stack {stack_name} is being taken over by another plldb attach (--force)"
+        logger.info("%s (session %s)", message, short_id(holder.session.get("SessionId")))
+        return json_response(409, {"message": message})
+    return None
 
 
 _MAX_FUNCTION_GLOBS = 20
