@@ -41,7 +41,7 @@ def _next_error(client) -> dict:
 
 def _items(table, status=None) -> list[dict]:
     items = table.scan()["Items"]
-    return [i for i in items if status is None or i["Status"] == status]
+    return [i for i in items if status is None or i.get("Status") == status]
 
 
 def _create_session(cloud, stack=TARGET, secret=None, **extra) -> requests.Response:
@@ -174,6 +174,41 @@ def test_a_second_attach_is_refused_and_force_takes_over(cloud, sessions):
     finally:
         first.stop()
     assert wait_for(lambda: _items(sessions, "ACTIVE") == [])
+
+
+def test_a_pending_session_cannot_connect_beside_an_attached_one(cloud, sessions):
+    """Issue 13: a session created before the stack was attached must not take its traffic."""
+    early = _create_session(cloud)
+    assert early.status_code == 201, early.text
+    attach = start_attach(cloud)
+    attach.wait_for("connected")
+    try:
+        url = _outputs(cloud)["WebSocketURL"]
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(f"{url}?sessionId={early.json()['sessionId']}", timeout=10)
+        assert refused.value.status_code == 403
+        assert len(_items(sessions, "ACTIVE")) == 1
+        assert _items(sessions, "PENDING") != []  # the early session never became ACTIVE
+    finally:
+        assert attach.stop() == INTERRUPTED
+
+
+def test_the_displaced_debugger_is_told_in_one_line_and_exits(cloud, sessions):
+    first = start_attach(cloud)
+    first.wait_for("connected")
+    try:
+        forced = start_attach(cloud, "--force")
+        forced.wait_for("connected")
+        told = first.wait_for("plldb: error:")
+        assert told == (
+            "plldb: error: The backend ended this debugger's session: another plldb attach "
+            "took over this stack (--force)"
+        )
+        assert first.process.wait(timeout=30) == 1
+        assert not any("Traceback" in line for line in first.stderr), first.stderr
+        assert forced.stop() == INTERRUPTED
+    finally:
+        first.stop()
 
 
 def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):
