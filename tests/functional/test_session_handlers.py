@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from plldb.local.iam import simulation
 from plldb.resources import cloudformation_dir
 from tests.functional.lambda_support import create_sessions_table, shared_boto3_session
 
@@ -26,10 +27,16 @@ TABLE = "PLLDBSessions"
 CALLBACK_URL = f"https://abc123.execute-api.{REGION}.amazonaws.com/live"
 METHOD_ARN = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/live/$connect"
 STACK = "target-app"
+# The caller API Gateway authenticated; the stacks of most tests have no function to check.
+CALLER = f"arn:aws:iam::{ACCOUNT}:user/developer"
 FUNCTIONS_DIR = cloudformation_dir() / "lambda_functions"
 # Every module the tests import from FUNCTIONS_DIR: purged so each test gets fresh client caches.
 MODULES = (
+    "_caller_rights",
     "_common",
+    "_instrumentation",
+    "_stack_functions",
+    "_stack_lock",
     "_protocol",
     "_sessions",
     "restapi",
@@ -59,10 +66,14 @@ def cloud(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.syspath_prepend(str(FUNCTIONS_DIR))
     _purge_modules()
-    with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
-        create_sessions_table(REGION)
-        yield
+    simulation.install()  # IAM's SimulatePrincipalPolicy, which moto lacks
+    try:
+        with mock_aws():
+            monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
+            create_sessions_table(REGION)
+            yield
+    finally:
+        simulation.uninstall()
     _purge_modules()
 
 
@@ -128,13 +139,18 @@ class GoneManagementApi:
 # ---------------------------------------------------------------- restapi
 
 
-def post_sessions(payload: Any, *, raw: str | None = None, **overrides: Any) -> dict[str, Any]:
+def post_sessions(
+    payload: Any, *, raw: str | None = None, caller: str = CALLER, **overrides: Any
+) -> dict[str, Any]:
     event = {
         "resource": "/sessions",
         "path": "/sessions",
         "httpMethod": "POST",
         "headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/...", "Host": "x"},
-        "requestContext": {"identity": {"accessKey": "AKIDSECRETISH", "sourceIp": "1.2.3.4"}},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "identity": {"accessKey": "AKIDSECRETISH", "sourceIp": "1.2.3.4", "userArn": caller},
+        },
         "body": raw if raw is not None else json.dumps(payload),
         "isBase64Encoded": False,
         **overrides,
