@@ -67,6 +67,30 @@ def test_without_the_user_policy_no_session_is_created(cloud, sessions):
     assert _items(sessions) == []
 
 
+def test_a_developer_who_cannot_change_the_functions_is_refused(cloud, sessions):
+    """Issue 13, confused deputy: execute-api:Invoke alone opens no session for a stack."""
+    from tests.e2e.support import user_environment
+
+    invoker = user_environment(
+        cloud, "plldb-invoke-only", (_outputs(cloud)["UserPolicyArn"],)
+    )  # PLLDBUserPolicy alone: execute-api:Invoke on POST /sessions, no rights on functions
+    done = subprocess.run(
+        [sys.executable, "-m", "plldb", "attach", "--stack-name", TARGET],
+        env=invoker,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cloud.project,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("plldb: error: arn:aws:iam::"), lines
+    assert "user/plldb-invoke-only may not debug stack" in lines[0]
+    assert "lambda:UpdateFunctionConfiguration" in lines[0]
+    assert _items(sessions) == []
+
+
 def test_plldb_policy_prints_the_policy_the_stack_ships(cloud):
     from tests.e2e.support import command_environment
 
