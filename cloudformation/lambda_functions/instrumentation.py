@@ -22,6 +22,7 @@ from typing import Any
 
 import _instrumentation as plan
 import _protocol
+import _relay_liveness
 import _sessions
 import _stack_functions
 import boto3
@@ -187,6 +188,9 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
     _map(one, python)
     result["changed"].sort()
     _summarise(result, progress)
+    pending = _relay_liveness.not_live_yet(python, result["changed"], grants.fresh)
+    if pending:
+        progress.say(_relay_liveness.notice(pending))
     logger.info(
         "session %s on stack %s: instrumented %d, skipped %d, failed %d",
         short_id(session_id),
@@ -358,6 +362,7 @@ class _RelayGrants:
         self.policy_arn = policy_arn
         self._done: dict[str, str | None] = {}
         self._lock = threading.Lock()
+        self.fresh: set[str] = set()  # attached by this run: IAM may not apply it for seconds
 
     def grant(self, role_arn: str) -> None:
         role = plan.role_name(role_arn)
@@ -367,7 +372,9 @@ class _RelayGrants:
             if role_arn in self._done:
                 return
             try:
-                iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
+                if not _relay_liveness.attached(iam(), role, self.policy_arn):
+                    iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
+                    self.fresh.add(role_arn)
                 self._done[role_arn] = None
             except (BotoCoreError, ClientError) as error:
                 logger.warning(
