@@ -25,30 +25,30 @@ _DECISIONS = {
     Decision.IMPLICIT_DENY: "implicitDeny",
 }
 _lock = threading.Lock()
-_installed = 0
-_strict = True
+_modes: list[bool] = []  # one per install, the latest decides: strict (enforcing) or lenient
 
 
 def install(strict: bool = True) -> None:
     """Teach moto's IAM the operation (counted, like the enforcement hook)."""
-    global _installed, _strict
     from moto.iam.responses import IamResponse
 
     with _lock:
-        if _installed == 0:
+        if not _modes:
             IamResponse.simulate_principal_policy = _simulate_principal_policy
-        _strict = strict
-        _installed += 1
+        _modes.append(strict)
 
 
 def uninstall() -> None:
-    global _installed
     from moto.iam.responses import IamResponse
 
     with _lock:
-        _installed -= 1
-        if _installed == 0:
+        _modes.pop()
+        if not _modes:
             del IamResponse.simulate_principal_policy
+
+
+def _strict() -> bool:
+    return _modes[-1] if _modes else True
 
 
 def simulate(
@@ -58,14 +58,15 @@ def simulate(
     context: dict[str, object] | None = None,
 ) -> list[dict[str, Any]]:
     """The EvaluationResults for every action on every resource, as IAM returns them."""
-    policies = _principal_policies(source_arn) if _strict else []
+    strict = _strict()
+    policies = _principal_policies(source_arn) if strict else []
     keys = {**_principal_keys(source_arn), **(context or {})}
     results = []
     for action in actions:
         for resource in resources or ["*"]:
             decision = (
                 evaluate(policies, RequestContext(action, resource, keys))
-                if _strict
+                if strict
                 else Decision.ALLOW
             )
             answer = _DECISIONS[decision]
