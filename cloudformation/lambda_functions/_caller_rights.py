@@ -16,6 +16,7 @@ from typing import Any
 
 import _instrumentation as plan
 import _stack_functions
+from botocore.exceptions import ClientError
 
 UPDATE_FUNCTION = "lambda:UpdateFunctionConfiguration"
 PASS_ROLE = "iam:PassRole"  # noqa: S105 - an action name
@@ -118,7 +119,12 @@ def wanted(
     roles: list[str] = []
     if function_role:
         for name in names:
-            role = lambda_client.get_function_configuration(FunctionName=name).get("Role")
+            try:
+                role = lambda_client.get_function_configuration(FunctionName=name).get("Role")
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                continue  # deleted outside the stack: nothing of it can be relayed
             if role and role not in roles:
                 roles.append(str(role))
     return Wanted(functions, roles)
