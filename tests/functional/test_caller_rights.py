@@ -187,3 +187,15 @@ def test_a_refused_force_leaves_the_attached_debugger_alone():
     response = post_sessions({"stackName": STACK, "force": True}, caller=caller)
     assert response["statusCode"] == 403
     assert item(attached)["Status"] == "ACTIVE"
+
+
+def test_a_function_deleted_outside_the_stack_is_not_an_error():
+    function_stack()
+    boto3.client("lambda", region_name=REGION).delete_function(FunctionName="reports")
+    passer = user(
+        "passer",
+        may_update("orders", "reports"),
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": function_role()},
+    )
+    response = post_sessions({"stackName": STACK, "functionRole": True}, caller=passer)
+    assert response["statusCode"] == 201, response["json"]
