@@ -217,6 +217,26 @@ def test_a_pending_session_cannot_connect_beside_an_attached_one(cloud, sessions
         assert attach.stop() == INTERRUPTED
 
 
+def test_two_attaches_started_together_end_with_one_debugger(cloud, sessions):
+    """Whichever wins, the other is refused in one line: at POST (409) or at connect (403)."""
+    both = [start_attach(cloud), start_attach(cloud)]
+    try:
+        assert wait_for(lambda: sum(a.process.poll() is not None for a in both) == 1, timeout=60)
+        (loser,) = [a for a in both if a.process.poll() is not None]
+        (winner,) = [a for a in both if a is not loser]
+        winner.wait_for("connected")
+        assert loser.process.returncode == 1
+        said = lambda: [line for line in loser.stderr if line.startswith("plldb: error:")]  # noqa: E731
+        assert wait_for(said), loser.stderr  # the reader thread may still be reading it
+        errors = said()
+        assert len(errors) == 1, loser.stderr
+        assert "already has a debugger attached" in errors[0] or "refused session" in errors[0]
+        assert len(_items(sessions, "ACTIVE")) == 1
+    finally:
+        codes = [a.stop() for a in both]
+    assert INTERRUPTED in codes
+
+
 def test_the_displaced_debugger_is_told_in_one_line_and_exits(cloud, sessions):
     first = start_attach(cloud)
     first.wait_for("connected")
