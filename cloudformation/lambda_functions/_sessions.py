@@ -91,29 +91,29 @@ def is_condition_failure(error: ClientError) -> bool:
     return error_code(error) == "ConditionalCheckFailedException"
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
+def plain(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as Python values; session items hold only strings and numbers."""
-    plain: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for name, value in item.items():
         if "S" in value:
-            plain[name] = value["S"]
+            values[name] = value["S"]
         elif "N" in value:
-            plain[name] = int(value["N"])
-    return plain
+            values[name] = int(value["N"])
+    return values
 
 
 def get_session(session_id: str) -> dict[str, Any] | None:
     answer = dynamodb().get_item(
         TableName=table_name(), Key={"SessionId": {"S": session_id}}, ConsistentRead=True
     )
-    return _plain(answer["Item"]) if "Item" in answer else None
+    return plain(answer["Item"]) if "Item" in answer else None
 
 
 def _query(**arguments: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     paginator = dynamodb().get_paginator("query")
     for page in paginator.paginate(TableName=table_name(), **arguments):
-        items.extend(_plain(item) for item in page.get("Items", []))
+        items.extend(plain(item) for item in page.get("Items", []))
     return items
 
 
@@ -177,6 +177,32 @@ def create_session(
     return session
 
 
+def activation_update(session_id: str, connection_id: str, at: int) -> dict[str, Any]:
+    """The conditional update that makes a PENDING, unexpired session ACTIVE on a connection."""
+    return {
+        "TableName": table_name(),
+        "Key": {"SessionId": {"S": session_id}},
+        "UpdateExpression": (
+            "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires"
+        ),
+        "ConditionExpression": "#s = :pending AND #ttl > :now",
+        "ExpressionAttributeNames": {
+            "#s": "Status",
+            "#conn": "ConnectionId",
+            "#activated": "ActivatedAt",
+            "#ttl": "TTL",
+        },
+        "ExpressionAttributeValues": {
+            ":active": {"S": ACTIVE},
+            ":pending": {"S": PENDING},
+            ":conn": {"S": connection_id},
+            ":activated": {"S": iso(at)},
+            ":now": {"N": str(at)},
+            ":expires": {"N": str(at + ACTIVE_TTL_SECONDS)},
+        },
+    }
+
+
 def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | None:
     """PENDING and unexpired -> ACTIVE on this connection, atomically; None if that no longer holds.
 
@@ -184,33 +210,13 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
     """
     try:
         answer = dynamodb().update_item(
-            TableName=table_name(),
-            Key={"SessionId": {"S": session_id}},
-            UpdateExpression=(
-                "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires"
-            ),
-            ConditionExpression="#s = :pending AND #ttl > :now",
-            ExpressionAttributeNames={
-                "#s": "Status",
-                "#conn": "ConnectionId",
-                "#activated": "ActivatedAt",
-                "#ttl": "TTL",
-            },
-            ExpressionAttributeValues={
-                ":active": {"S": ACTIVE},
-                ":pending": {"S": PENDING},
-                ":conn": {"S": connection_id},
-                ":activated": {"S": iso(at)},
-                ":now": {"N": str(at)},
-                ":expires": {"N": str(at + ACTIVE_TTL_SECONDS)},
-            },
-            ReturnValues="ALL_NEW",
+            **activation_update(session_id, connection_id, at), ReturnValues="ALL_NEW"
         )
     except ClientError as error:
         if is_condition_failure(error):
             return None
         raise
-    return _plain(answer["Attributes"])
+    return plain(answer["Attributes"])
 
 
 def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:

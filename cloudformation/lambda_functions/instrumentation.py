@@ -22,7 +22,9 @@ from typing import Any
 
 import _instrumentation as plan
 import _protocol
+import _relay_liveness
 import _sessions
+import _stack_functions
 import boto3
 from _common import get_logger, short_id
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -186,6 +188,9 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
     _map(one, python)
     result["changed"].sort()
     _summarise(result, progress)
+    pending = _relay_liveness.not_live_yet(python, result["changed"], grants.fresh)
+    if pending:
+        progress.say(_relay_liveness.notice(pending))
     logger.info(
         "session %s on stack %s: instrumented %d, skipped %d, failed %d",
         short_id(session_id),
@@ -357,6 +362,7 @@ class _RelayGrants:
         self.policy_arn = policy_arn
         self._done: dict[str, str | None] = {}
         self._lock = threading.Lock()
+        self.fresh: set[str] = set()  # attached by this run: IAM may not apply it for seconds
 
     def grant(self, role_arn: str) -> None:
         role = plan.role_name(role_arn)
@@ -366,7 +372,9 @@ class _RelayGrants:
             if role_arn in self._done:
                 return
             try:
-                iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
+                if not _relay_liveness.attached(iam(), role, self.policy_arn):
+                    iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
+                    self.fresh.add(role_arn)
                 self._done[role_arn] = None
             except (BotoCoreError, ClientError) as error:
                 logger.warning(
@@ -408,24 +416,7 @@ def _release_roles(
 
 def discover(stack_name: str) -> list[tuple[str, str]]:
     """(function name, logical id) of every function in the stack and its nested stacks."""
-    found: dict[str, str] = {}
-    pending, seen = [stack_name], set()
-    paginator = cloudformation().get_paginator("list_stack_resources")
-    while pending:
-        stack = pending.pop(0)
-        if stack in seen:
-            continue
-        seen.add(stack)
-        for page in paginator.paginate(StackName=stack):
-            for resource in page.get("StackResourceSummaries", []):
-                physical_id = resource.get("PhysicalResourceId")
-                if not physical_id or str(resource.get("ResourceStatus", "")).startswith("DELETE"):
-                    continue
-                if resource["ResourceType"] == "AWS::Lambda::Function":
-                    found.setdefault(physical_id, resource["LogicalResourceId"])
-                elif resource["ResourceType"] == "AWS::CloudFormation::Stack":
-                    pending.append(physical_id)  # the nested stack's id
-    return list(found.items())
+    return _stack_functions.discover(cloudformation(), stack_name)
 
 
 def _configuration(name: str) -> tuple[dict[str, Any], str | None]:

@@ -9,8 +9,10 @@ import json
 import re
 from typing import Any
 
+import _caller_rights
 import _protocol
 import _sessions
+import _stack_lock
 import boto3
 from _common import get_logger, json_response, redacted, short_id
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,15 +30,21 @@ _STACK_ARN = re.compile(
 class BadRequest(Exception):
     """The request cannot be served as sent; the message goes back to the caller."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
 
 @functools.cache
 def cloudformation() -> Any:
     return boto3.client("cloudformation", config=_sessions.CLIENT_CONFIG)
+
+
+@functools.cache
+def iam() -> Any:
+    return boto3.client("iam", config=_sessions.CLIENT_CONFIG)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -53,7 +61,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return create_session(event)
     except BadRequest as refusal:
         logger.info("POST %s refused (%d): %s", resource, refusal.status, refusal.message)
-        return json_response(refusal.status, {"message": refusal.message})
+        body = {"message": refusal.message}
+        if refusal.code:
+            body["code"] = refusal.code
+        return json_response(refusal.status, body)
     except (BotoCoreError, ClientError):
         logger.exception("POST %s failed", resource)
         return json_response(500, {"message": "Internal error"})
@@ -61,21 +72,47 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def create_session(event: dict[str, Any]) -> dict[str, Any]:
     stack, force, functions, function_role = _read_request(event)
-    stack_name = _existing_stack_name(stack)
+    stack_name, stack_arn = _existing_stack(stack)
+    # Before anything about the stack's debugger is said or done (force hangs it up).
+    _authorize_caller(event, stack_name, stack_arn, functions, function_role)
     now = _sessions.now()
     active = _sessions.active_sessions(stack_name, now)
-    if active and not force:
-        since = min(item.get("ActivatedAt") or item.get("CreatedAt", "") for item in active)
-        message = f"Stack {stack_name} already has a debugger attached since {since}"
-        logger.info("%s (session %s)", message, short_id(active[0].get("SessionId")))
-        return json_response(409, {"message": message, "activeSince": since})
+    # The index is eventually consistent; the lock item is read consistently and names the
+    # session that holds the stack even when the index does not list it yet.
+    holder = _stack_lock.live_holder(_stack_lock.read_lock(stack_name), now)
+    if holder is not None and holder.active:
+        listed = {item["SessionId"] for item in active}
+        active += [holder.session] if holder.session["SessionId"] not in listed else []
+    if not force:
+        refusal = _conflict(stack_name, active, holder)
+        if refusal is not None:
+            return refusal
     for item in active:
         _take_over(item)
     session = _sessions.create_session(
         stack_name, now, _sessions.ttl_seconds(), functions, function_role
     )
+    if force:
+        # A PENDING session created earlier must not connect before this one and keep the stack.
+        _stack_lock.reserve(stack_name, session["SessionId"], now, int(session["TTL"]))
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
     return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
+
+
+def _conflict(
+    stack_name: str, active: list[dict[str, Any]], holder: _stack_lock.Holder | None
+) -> dict[str, Any] | None:
+    """The 409 for a stack another debugger holds (or is taking over), or None if it is free."""
+    if active:
+        since = min(item.get("ActivatedAt") or item.get("CreatedAt", "") for item in active)
+        message = f"Stack {stack_name} already has a debugger attached since {since}"
+        logger.info("%s (session %s)", message, short_id(active[0].get("SessionId")))
+        return json_response(409, {"message": message, "activeSince": since})
+    if holder is not None:
+        message = f"Stack {stack_name} is being taken over by another plldb attach (--force)"
+        logger.info("%s (session %s)", message, short_id(holder.session.get("SessionId")))
+        return json_response(409, {"message": message})
+    return None
 
 
 _MAX_FUNCTION_GLOBS = 20
@@ -123,8 +160,8 @@ def _read_request(event: dict[str, Any]) -> tuple[str, bool, list[str], bool]:
     return stack, force, functions, function_role
 
 
-def _existing_stack_name(stack: str) -> str:
-    """The stack's own name (an ARN is resolved to it); BadRequest (404) if there is none."""
+def _existing_stack(stack: str) -> tuple[str, str]:
+    """The stack's own name (an ARN is resolved to it) and ARN; BadRequest (404) if none."""
     missing = BadRequest(404, f"Stack {stack} does not exist")
     try:
         stacks = cloudformation().describe_stacks(StackName=stack)["Stacks"]
@@ -135,7 +172,28 @@ def _existing_stack_name(stack: str) -> str:
         raise
     if not stacks or stacks[0].get("StackStatus") == "DELETE_COMPLETE":
         raise missing
-    return str(stacks[0]["StackName"])
+    return str(stacks[0]["StackName"]), str(stacks[0]["StackId"])
+
+
+def _authorize_caller(
+    event: dict[str, Any], stack_name: str, stack_arn: str, globs: list[str], function_role: bool
+) -> None:
+    """BadRequest (403) unless the caller could change the functions the session would cover."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    account_id = stack_arn.split(":")[4]
+    try:
+        source = _caller_rights.principal(identity, account_id, iam())
+        wanted = _caller_rights.wanted(
+            cloudformation(), _sessions.lambda_client(), stack_arn, globs, function_role
+        )
+        _caller_rights.check(iam(), source, stack_name, wanted)
+    except _caller_rights.NotAllowed as refusal:
+        raise BadRequest(403, str(refusal), "CallerNotAuthorized") from None
+    except ClientError as error:
+        if _sessions.error_code(error) != "NoSuchEntity":
+            raise
+        message = f"The caller's IAM identity no longer exists: {identity.get('userArn')}"
+        raise BadRequest(403, message, "CallerNotAuthorized") from None
 
 
 def _take_over(item: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import _sessions
+import _stack_lock
 from _common import get_logger, short_id
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -56,9 +57,13 @@ def _authorize(session_id: str, connection_id: str) -> tuple[dict[str, Any] | No
     now = _sessions.now()
     if int(session.get("TTL", 0)) <= now:
         return None, "session expired"
-    activated = _sessions.activate(session_id, connection_id, now)
-    if activated is None:
+    stack_name = str(session.get("StackName", ""))
+    try:
+        activated = _stack_lock.activate_holding_stack(session_id, stack_name, connection_id, now)
+    except _stack_lock.SessionUnavailable:
         return None, "race lost: another connection activated the session first"
+    except _stack_lock.StackHeld:
+        return None, f"stack {stack_name} is held by another debugger's session"
     return activated, ""
 
 

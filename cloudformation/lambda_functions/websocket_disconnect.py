@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import _sessions
+import _stack_lock
 from _common import get_logger, short_id
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,6 +30,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 session.get("StackName"),
                 "CLOSED" if closed else "already released by another request",
             )
+            if closed:
+                _stack_lock.release(session.get("StackName", ""), session["SessionId"])
             if closed and not _sessions.start_instrumentation(
                 "restore", session["SessionId"], session.get("StackName", "")
             ):

@@ -132,7 +132,8 @@ def open_websocket(websocket_url: str, session: Session, timeout: float = 10.0) 
         if status in (401, 403):
             raise WebSocketRefusedError(
                 f"The WebSocket API refused session {session.short_id} (HTTP {status}): "
-                "it expired or was already used",
+                "it expired, was already used, or another debugger holds the stack "
+                "(--force takes over)",
                 status,
             ) from None
         if status == 429 or status >= 500:

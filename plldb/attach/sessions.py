@@ -38,6 +38,7 @@ _REJECTED_CREDENTIALS = {
     "IncompleteSignatureException",
     "ExpiredTokenException",
 }
+_CALLER_NOT_AUTHORIZED = "CallerNotAuthorized"
 _MISSING_TOKEN = "MissingAuthenticationTokenException"  # noqa: S105 - an error type
 # urllib3 starts its messages with the connection object: "HTTPConnection(host=..., port=...): "
 _CONNECTION_PREFIX = re.compile(r"^(?:<[^>]*>|\w+\([^)]*\)): ")
@@ -145,6 +146,9 @@ def session_from_response(
         else:
             text = message or f"Stack {stack_name} already has a debugger attached"
         raise SessionConflictError(f"{text}: use --force to take over", since)
+    if status == 403 and payload is not None and payload.get("code") == _CALLER_NOT_AUTHORIZED:
+        # plldb's own refusal, not API Gateway's: the caller may not debug these functions.
+        raise SessionRequestError(message or "The management API refused the session", status)
     if status == 403:
         raise _forbidden(message, error_type, management_api_url, region, account_id)
     if status == 429 or status >= 500:

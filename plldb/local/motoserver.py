@@ -8,7 +8,7 @@ import socket
 import urllib.request
 from typing import Any
 
-from plldb.local.iam import hook, propagation
+from plldb.local.iam import hook, propagation, simulation
 from plldb.local.iam.admin import create_admin
 from plldb.local.service import Service
 
@@ -54,9 +54,11 @@ class MotoServer(Service):
         if self.enforce_iam:
             hook.install()
             propagation.configure(self.iam_propagation_seconds)
+        simulation.install(strict=self.enforce_iam)
         try:
             self._server.start()
         except BaseException:
+            simulation.uninstall()
             if self.enforce_iam:
                 hook.uninstall()
             raise
@@ -80,6 +82,7 @@ class MotoServer(Service):
                     pass
                 stopping.join(timeout=0.02)
         finally:
+            simulation.uninstall()
             if self.enforce_iam:
                 propagation.configure(0)
                 hook.uninstall()

@@ -68,8 +68,33 @@ def user_environment(
 
 
 def developer_environment(cloud: OfflineCloud) -> dict[str, str]:
-    """A developer holding only the stack's PLLDBUserPolicy, as an admin would set one up."""
-    return user_environment(cloud, "plldb-developer", (outputs(cloud, "plldb")["UserPolicyArn"],))
+    """A developer holding the stack's PLLDBUserPolicy and the rights of one who owns the
+    target functions (docs/permissions.md: plldb debugs only what its caller could change)."""
+    return user_environment(
+        cloud,
+        "plldb-developer",
+        (outputs(cloud, "plldb")["UserPolicyArn"],),
+        inline=function_owner_policy(cloud),
+    )
+
+
+def function_owner_policy(cloud: OfflineCloud) -> dict[str, Any]:
+    account = client(cloud, "sts").get_caller_identity()["Account"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "lambda:UpdateFunctionConfiguration",
+                "Resource": f"arn:aws:lambda:{cloud.region}:{account}:function:*",
+            },
+            {  # attach --function-role hands the debugger the functions' roles
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": f"arn:aws:iam::{account}:role/*",
+            },
+        ],
+    }
 
 
 def deployer_environment(cloud: OfflineCloud) -> dict[str, str]:

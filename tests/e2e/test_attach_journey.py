@@ -41,7 +41,7 @@ def _next_error(client) -> dict:
 
 def _items(table, status=None) -> list[dict]:
     items = table.scan()["Items"]
-    return [i for i in items if status is None or i["Status"] == status]
+    return [i for i in items if status is None or i.get("Status") == status]
 
 
 def _create_session(cloud, stack=TARGET, secret=None, **extra) -> requests.Response:
@@ -64,6 +64,30 @@ def test_without_the_user_policy_no_session_is_created(cloud, sessions):
     assert refused.status_code == 403
     assert refused.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert "execute-api:Invoke" in refused.json()["message"]
+    assert _items(sessions) == []
+
+
+def test_a_developer_who_cannot_change_the_functions_is_refused(cloud, sessions):
+    """Issue 13, confused deputy: execute-api:Invoke alone opens no session for a stack."""
+    from tests.e2e.support import user_environment
+
+    invoker = user_environment(
+        cloud, "plldb-invoke-only", (_outputs(cloud)["UserPolicyArn"],)
+    )  # PLLDBUserPolicy alone: execute-api:Invoke on POST /sessions, no rights on functions
+    done = subprocess.run(
+        [sys.executable, "-m", "plldb", "attach", "--stack-name", TARGET],
+        env=invoker,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cloud.project,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("plldb: error: arn:aws:iam::"), lines
+    assert "user/plldb-invoke-only may not debug stack" in lines[0]
+    assert "lambda:UpdateFunctionConfiguration" in lines[0]
     assert _items(sessions) == []
 
 
@@ -91,7 +115,8 @@ def test_attach_goes_pending_active_then_closed_on_ctrl_c(cloud, sessions):
     assert active["StackName"] == TARGET and active["ConnectionId"]
     assert int(active["TTL"]) > time.time() + 3000
     assert attach.stop(signal.SIGINT) == INTERRUPTED
-    assert wait_for(lambda: _items(sessions, "CLOSED"), timeout=60)
+    # $disconnect closes the session, then releases the stack's lock item.
+    assert wait_for(lambda: len(_items(sessions)) == 1 and _items(sessions, "CLOSED"), timeout=60)
     (closed,) = _items(sessions)
     assert closed["Status"] == "CLOSED" and "ConnectionId" not in closed
 
@@ -174,6 +199,61 @@ def test_a_second_attach_is_refused_and_force_takes_over(cloud, sessions):
     finally:
         first.stop()
     assert wait_for(lambda: _items(sessions, "ACTIVE") == [])
+
+
+def test_a_pending_session_cannot_connect_beside_an_attached_one(cloud, sessions):
+    """Issue 13: a session created before the stack was attached must not take its traffic."""
+    early = _create_session(cloud)
+    assert early.status_code == 201, early.text
+    attach = start_attach(cloud)
+    attach.wait_for("connected")
+    try:
+        url = _outputs(cloud)["WebSocketURL"]
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(f"{url}?sessionId={early.json()['sessionId']}", timeout=10)
+        assert refused.value.status_code == 403
+        assert len(_items(sessions, "ACTIVE")) == 1
+        assert _items(sessions, "PENDING") != []  # the early session never became ACTIVE
+    finally:
+        assert attach.stop() == INTERRUPTED
+
+
+def test_two_attaches_started_together_end_with_one_debugger(cloud, sessions):
+    """Whichever wins, the other is refused in one line: at POST (409) or at connect (403)."""
+    both = [start_attach(cloud), start_attach(cloud)]
+    try:
+        assert wait_for(lambda: sum(a.process.poll() is not None for a in both) == 1, timeout=60)
+        (loser,) = [a for a in both if a.process.poll() is not None]
+        (winner,) = [a for a in both if a is not loser]
+        winner.wait_for("connected")
+        assert loser.process.returncode == 1
+        said = lambda: [line for line in loser.stderr if line.startswith("plldb: error:")]  # noqa: E731
+        assert wait_for(said), loser.stderr  # the reader thread may still be reading it
+        errors = said()
+        assert len(errors) == 1, loser.stderr
+        assert "already has a debugger attached" in errors[0] or "refused session" in errors[0]
+        assert len(_items(sessions, "ACTIVE")) == 1
+    finally:
+        codes = [a.stop() for a in both]
+    assert INTERRUPTED in codes
+
+
+def test_the_displaced_debugger_is_told_in_one_line_and_exits(cloud, sessions):
+    first = start_attach(cloud)
+    first.wait_for("connected")
+    try:
+        forced = start_attach(cloud, "--force")
+        forced.wait_for("connected")
+        told = first.wait_for("plldb: error:")
+        assert told == (
+            "plldb: error: The backend ended this debugger's session: another plldb attach "
+            "took over this stack (--force)"
+        )
+        assert first.process.wait(timeout=30) == 1
+        assert not any("Traceback" in line for line in first.stderr), first.stderr
+        assert forced.stop() == INTERRUPTED
+    finally:
+        first.stop()
 
 
 def test_a_dropped_connection_is_followed_by_a_reconnect(cloud, sessions):

@@ -232,3 +232,29 @@ def test_one_ctrl_c_with_a_held_invocation_restores_and_exits_130_promptly(cloud
     wait_until_restored(cloud)
     caller.join(timeout=120)
     assert not caller.is_alive()
+
+
+@pytest.fixture
+def slow_iam():
+    """IAM applying new policies 5 s late, as OfflineCloud(iam_propagation_seconds=5) starts."""
+    from plldb.local.iam import propagation
+
+    propagation.configure(5.0)
+    try:
+        yield
+    finally:
+        propagation.configure(0.0)
+
+
+def test_the_first_invocation_while_iam_applies_the_relay_grant_is_still_relayed(cloud, slow_iam):
+    """Issue 13: right after attach, the relay's AssumeRole is denied until IAM catches up."""
+    attach = start_attach(cloud, "--function", "*-plain")
+    try:
+        wait_until_instrumented(cloud, attach, ("plain",))
+        attach.wait_for("not live yet")  # attach says IAM may still be applying the grant
+        answer = invoke(cloud, "plain", {"order": 9})
+        assert answer["error"] is None
+        assert answer["payload"]["ran"] == "locally", answer
+    finally:
+        assert attach.stop() == 130
+    wait_until_restored(cloud)

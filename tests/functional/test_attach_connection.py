@@ -350,7 +350,8 @@ def test_a_refused_handshake_is_a_clear_error(gateway, sessions, start):
     assert isinstance(error, WebSocketRefusedError)
     assert error.status == 403
     assert str(error) == (
-        "The WebSocket API refused session sess0001… (HTTP 403): it expired or was already used"
+        "The WebSocket API refused session sess0001… (HTTP 403): it expired, was already used, "
+        "or another debugger holds the stack (--force takes over)"
     )
     assert gateway.links == []
     assert sessions.forces == [False]  # not retried: the first connection fails fast

@@ -620,3 +620,26 @@ def test_a_function_whose_variables_lambda_will_not_show_is_left_untouched(cloud
     assert visible("orders-api") == before  # its own variables are still there, unchanged
     assert "orders-api" not in item(session_id).get("Instrumented", {})
     assert sorted(result["changed"]) == ["nested-worker", "reports-job"]
+
+
+def test_attach_names_the_functions_whose_relay_grant_is_not_live_yet(cloud, monkeypatch, posted):
+    """IAM applies a policy attached just now within seconds; one attached before is live."""
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}
+    policy_arn = boto3.client("iam").create_policy(
+        PolicyName="PLLDBRelayPolicy",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )["Policy"]["Arn"]
+    monkeypatch.setenv("PLLDB_RELAY_POLICY_ARN", policy_arn)
+    first = put_session(ConnectionId="conn-1")
+    run("instrument", first, functions=["orders-*"])
+    pending = [text for _, text in posted if text.startswith("relay not live yet")]
+    assert len(pending) == 1 and "(orders-api)" in pending[0], posted
+    posted.clear()
+    again = put_session(ConnectionId="conn-2")  # the role holds the policy already
+    calls = []
+    iam = load().iam()
+    monkeypatch.setattr(iam, "attach_role_policy", lambda **kw: calls.append(kw))
+    run("instrument", again, functions=["orders-*"])
+    assert not any(text.startswith("relay not live yet") for _, text in posted), posted
+    assert calls == []  # not attached twice
+    assert _attached(configuration("orders-api")["Role"]) == [policy_arn]

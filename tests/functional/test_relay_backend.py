@@ -401,3 +401,68 @@ def test_the_function_roles_credentials_go_only_to_a_debugger_that_asked(backend
         "AWS_SESSION_TOKEN": "function-token",
     }
     assert len(stored) == 1 and "function-secret" not in json.dumps(stored, default=str)
+
+
+def denied() -> ClientError:
+    message = "User is not authorized to perform: sts:AssumeRole"
+    return ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "AssumeRole")
+
+
+def flaky_assume_role(link: Any, failures: list[Exception]) -> list[float]:
+    """The link's role credentials fail with `failures` first; returns the retry sleeps."""
+    clients = link._clients
+    build = clients._build
+
+    def flaky() -> None:
+        if failures:
+            raise failures.pop(0)
+        build()
+
+    clients._build = flaky
+    slept: list[float] = []
+    polls = link.sleep
+
+    def sleep(seconds: float) -> None:
+        if clients.dynamodb is None:  # not built yet: a retry of AssumeRole, not a poll
+            slept.append(seconds)
+        polls(seconds)
+
+    link.sleep = sleep
+    return slept
+
+
+def test_assume_role_denied_while_iam_propagates_is_retried_and_relayed(backend):
+    session_id = put_session()
+    connections = FakeConnections()
+    cli = connections.clis["conn-A"] = SimulatedCli("conn-A", echo)
+    link = make_link(session_id, connections)
+    slept = flaky_assume_role(link, [denied(), denied(), denied()])
+    answer = link.relay(invocation({"order": 8}, seconds=30))
+    assert answer is not None and json.loads(answer.body) == {"echo": {"order": 8}}
+    assert slept == [0.1, 0.2, 0.4]  # backoff, doubling
+    assert len(cli.requests) == 1
+
+
+def test_a_denial_that_outlasts_half_the_budget_runs_the_functions_own_handler(backend):
+    session_id = put_session()
+    connections = FakeConnections()
+    connections.clis["conn-A"] = SimulatedCli("conn-A", echo)
+    link = make_link(session_id, connections)
+    failures = [denied() for _ in range(50)]
+    slept = flaky_assume_role(link, failures)
+    seconds = 3.0
+    assert link.relay(invocation(seconds=seconds)) is None
+    debugger_link = importlib.import_module("debugger_link")
+    share = (seconds - debugger_link.DEADLINE_MARGIN_SECONDS) * debugger_link.ASSUME_RETRY_SHARE
+    assert slept and sum(slept) <= share
+    assert max(slept) <= debugger_link.ASSUME_MAX_RETRY_SECONDS
+    assert len(failures) == 50 - len(slept) - 1  # one try per sleep, and the last one
+
+
+def test_other_credential_errors_are_not_retried(backend):
+    session_id = put_session()
+    link = make_link(session_id, FakeConnections())
+    expired = ClientError({"Error": {"Code": "ExpiredToken", "Message": "x"}}, "AssumeRole")
+    slept = flaky_assume_role(link, [expired])
+    assert link.relay(invocation()) is None
+    assert slept == []

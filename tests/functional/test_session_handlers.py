@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from plldb.local.iam import simulation
 from plldb.resources import cloudformation_dir
 from tests.functional.lambda_support import create_sessions_table, shared_boto3_session
 
@@ -26,10 +27,16 @@ TABLE = "PLLDBSessions"
 CALLBACK_URL = f"https://abc123.execute-api.{REGION}.amazonaws.com/live"
 METHOD_ARN = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/live/$connect"
 STACK = "target-app"
+# The caller API Gateway authenticated; the stacks of most tests have no function to check.
+CALLER = f"arn:aws:iam::{ACCOUNT}:user/developer"
 FUNCTIONS_DIR = cloudformation_dir() / "lambda_functions"
 # Every module the tests import from FUNCTIONS_DIR: purged so each test gets fresh client caches.
 MODULES = (
+    "_caller_rights",
     "_common",
+    "_instrumentation",
+    "_stack_functions",
+    "_stack_lock",
     "_protocol",
     "_sessions",
     "restapi",
@@ -59,10 +66,14 @@ def cloud(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.syspath_prepend(str(FUNCTIONS_DIR))
     _purge_modules()
-    with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
-        create_sessions_table(REGION)
-        yield
+    simulation.install()  # IAM's SimulatePrincipalPolicy, which moto lacks
+    try:
+        with mock_aws():
+            monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_boto3_session(REGION))
+            create_sessions_table(REGION)
+            yield
+    finally:
+        simulation.uninstall()
     _purge_modules()
 
 
@@ -128,13 +139,18 @@ class GoneManagementApi:
 # ---------------------------------------------------------------- restapi
 
 
-def post_sessions(payload: Any, *, raw: str | None = None, **overrides: Any) -> dict[str, Any]:
+def post_sessions(
+    payload: Any, *, raw: str | None = None, caller: str = CALLER, **overrides: Any
+) -> dict[str, Any]:
     event = {
         "resource": "/sessions",
         "path": "/sessions",
         "httpMethod": "POST",
         "headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/...", "Host": "x"},
-        "requestContext": {"identity": {"accessKey": "AKIDSECRETISH", "sourceIp": "1.2.3.4"}},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "identity": {"accessKey": "AKIDSECRETISH", "sourceIp": "1.2.3.4", "userArn": caller},
+        },
         "body": raw if raw is not None else json.dumps(payload),
         "isBase64Encoded": False,
         **overrides,
@@ -590,3 +606,112 @@ def test_post_sessions_keeps_the_function_role_opt_in(cloud):
     refused = post_sessions({"stackName": STACK, "functionRole": "yes"})
     assert refused["statusCode"] == 400
     assert refused["json"]["message"] == "functionRole must be true or false"
+
+
+# ---------------------------------------------------------------- one debugger per stack
+
+
+def lock_item(stack: str = STACK) -> dict[str, Any] | None:
+    key = {"SessionId": f"StackLock#{stack}"}
+    return table().get_item(Key=key, ConsistentRead=True).get("Item")
+
+
+def test_a_pending_session_cannot_connect_beside_an_attached_one(cloud, caplog):
+    caplog.set_level(logging.INFO)
+    create_stack()
+    first = post_sessions({"stackName": STACK})["json"]["sessionId"]
+    second = post_sessions({"stackName": STACK})["json"]["sessionId"]  # both PENDING: 201 each
+    assert effect(authorize(first, "conn-A")) == "Allow"
+    assert effect(authorize(second, "conn-B")) == "Deny"
+    assert item(second)["Status"] == "PENDING"
+    assert "held by another debugger" in caplog.text
+    assert lock_item()["Holder"] == first
+
+
+def test_the_lock_item_stays_out_of_both_indexes(cloud):
+    session_id = put_session("PENDING")
+    assert effect(authorize(session_id, "conn-A")) == "Allow"
+    sessions = load("_sessions")
+    assert [s["SessionId"] for s in sessions.active_sessions(STACK, int(time.time()))] == [
+        session_id
+    ]
+    assert [s["SessionId"] for s in sessions.sessions_of_connection("conn-A")] == [session_id]
+    assert lock_item() is not None
+
+
+def test_disconnect_releases_the_stack_for_the_next_debugger(cloud):
+    first, second = put_session("PENDING"), put_session("PENDING")
+    assert effect(authorize(first, "conn-A")) == "Allow"
+    assert disconnect("conn-A") == {"statusCode": 200}
+    assert lock_item() is None
+    assert effect(authorize(second, "conn-B")) == "Allow"
+
+
+def test_a_lock_left_by_a_closed_or_expired_holder_does_not_block(cloud):
+    closed = put_session("CLOSED")
+    table().put_item(
+        Item={"SessionId": f"StackLock#{STACK}", "Holder": closed, "TTL": int(time.time()) + 60}
+    )
+    waiting = put_session("PENDING")
+    assert effect(authorize(waiting, "conn-B")) == "Allow"
+    assert lock_item()["Holder"] == waiting
+
+
+def test_two_sessions_of_one_stack_racing_get_one_allow(cloud, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    first, second = put_session("PENDING"), put_session("PENDING")
+    lock = load("_stack_lock")
+    read = lock.read_lock
+    policies: dict[str, dict[str, Any]] = {}
+
+    def read_then_let_the_rival_through(stack: str) -> Any:
+        seen = read(stack)  # both read a free stack before either writes
+        monkeypatch.setattr(lock, "read_lock", read)
+        policies["second"] = authorize(second, "conn-B")
+        return seen
+
+    monkeypatch.setattr(lock, "read_lock", read_then_let_the_rival_through)
+    policies["first"] = authorize(first, "conn-A")
+    assert effect(policies["second"]) == "Allow"
+    assert effect(policies["first"]) == "Deny"
+    assert item(first)["Status"] == "PENDING"  # the transaction left it untouched
+    assert lock_item()["Holder"] == second
+
+
+def test_force_hands_the_stack_to_the_new_session_only(cloud):
+    create_stack()
+    connections()["conn-A"].data = b""
+    attached = post_sessions({"stackName": STACK})["json"]["sessionId"]
+    waiting = post_sessions({"stackName": STACK})["json"]["sessionId"]
+    assert effect(authorize(attached, "conn-A")) == "Allow"
+    forced = post_sessions({"stackName": STACK, "force": True})
+    assert forced["statusCode"] == 201
+    new = forced["json"]["sessionId"]
+    assert item(attached)["Status"] == "CLOSED"
+    assert effect(authorize(waiting, "conn-W")) == "Deny"  # created before the takeover
+    assert effect(authorize(new, "conn-N")) == "Allow"
+    assert lock_item()["Holder"] == new
+
+
+def test_force_tells_the_displaced_debugger_before_hanging_up(cloud, monkeypatch):
+    create_stack()
+    attached = put_session("PENDING")
+    assert effect(authorize(attached, "conn-A")) == "Allow"
+    # The index has not caught up yet: only the lock names the attached session.
+    monkeypatch.setattr(load("_sessions"), "active_sessions", lambda stack, at: [])
+    fake = GoneManagementApi()
+    monkeypatch.setattr(load("_sessions"), "management_api", lambda: fake)
+    assert post_sessions({"stackName": STACK})["statusCode"] == 409
+    assert post_sessions({"stackName": STACK, "force": True})["statusCode"] == 201
+    assert fake.calls == [("post_to_connection", "conn-A"), ("delete_connection", "conn-A")]
+    assert item(attached)["Status"] == "CLOSED"
+
+
+def test_a_pending_takeover_makes_a_plain_attach_409(cloud):
+    create_stack()
+    assert post_sessions({"stackName": STACK, "force": True})["statusCode"] == 201
+    response = post_sessions({"stackName": STACK})
+    assert response["statusCode"] == 409
+    assert response["json"]["message"] == (
+        f"Stack {STACK} is being taken over by another plldb attach (--force)"
+    )

@@ -109,6 +109,18 @@ def test_forbidden_names_the_missing_permission_and_api_gateways_message():
     assert raised.value.status == 403
 
 
+def test_plldbs_own_refusal_of_the_caller_is_said_as_plldb_said_it():
+    message = (
+        "arn:aws:iam::123456789012:user/dev may not debug stack orders: it lacks "
+        "lambda:UpdateFunctionConfiguration on arn:aws:lambda:eu-west-1:123456789012:function:a"
+    )
+    with pytest.raises(SessionRequestError) as raised:
+        answer(403, {"message": message, "code": "CallerNotAuthorized"})
+    assert not isinstance(raised.value, ManagementApiForbiddenError)
+    assert str(raised.value) == message
+    assert raised.value.status == 403
+
+
 def test_forbidden_on_a_custom_domain_names_the_url():
     with pytest.raises(ManagementApiForbiddenError) as raised:
         answer(403, {"message": "Forbidden"}, url="https://debug.example.com")

@@ -36,9 +36,13 @@ def test_each_function_module_becomes_its_own_zip_with_its_helpers(sources):
     assert set(artifacts) == expected
     assert "lambda_functions/restapi.zip" in artifacts
     assert _zip(artifacts["lambda_functions/restapi.zip"]).namelist() == [
+        "_caller_rights.py",
         "_common.py",
+        "_instrumentation.py",
         "_protocol.py",
         "_sessions.py",
+        "_stack_functions.py",
+        "_stack_lock.py",
         "restapi.py",
     ]
 

@@ -31,6 +31,13 @@ REQUEST_TTL_SECONDS = 900  # beyond any invocation's deadline; DynamoDB removes 
 ROLE_SESSION_SECONDS = 3600
 ROLE_REFRESH_SECONDS = 300
 NO_ANSWER = "plldb.NoAnswer"
+# IAM is eventually consistent: right after the instrumentation attaches PLLDBRelayPolicy to the
+# function's role, AssumeRole may be denied for seconds. Denials are retried for at most this
+# share of the invocation's remaining time, so the function's own handler can still run after.
+ASSUME_RETRY_SHARE = 0.5
+ASSUME_FIRST_RETRY_SECONDS = 0.1
+ASSUME_MAX_RETRY_SECONDS = 1.0
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 
 # Never sent to the debugger: credentials, the sandbox's own paths and plumbing, plldb's settings.
 _SECRET_VARIABLES = frozenset(
@@ -198,7 +205,7 @@ class DebuggerLink:
             logger.info("plldb relay: the event is not JSON; running the function's own handler")
             return None
         try:
-            clients = self._clients.get()
+            clients = self._clients_in_time(invocation)
             session = self._live_session(clients)
             if session is None:
                 logger.info("plldb relay: no debugger attached; running the function's own handler")
@@ -207,6 +214,26 @@ class DebuggerLink:
         except Exception as error:
             logger.warning("plldb relay: %s; running the function's own handler", _describe(error))
             return None
+
+    def _clients_in_time(self, invocation: Invocation) -> Clients:
+        """The debugger role's clients, retrying AccessDenied (IAM propagating) within budget."""
+        budget = invocation.deadline_ms / 1000 - DEADLINE_MARGIN_SECONDS - self.clock()
+        give_up = self.clock() + max(0.0, budget) * ASSUME_RETRY_SHARE
+        delay = ASSUME_FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return self._clients.get()
+            except Exception as error:
+                if _error_code(error) not in _DENIED or self.clock() + delay > give_up:
+                    raise
+                logger.info(
+                    "plldb relay: the debugger role is not assumable yet (%s), as when IAM is "
+                    "still applying a new policy; retrying in %.1f s",
+                    _describe(error),
+                    delay,
+                )
+                self.sleep(delay)
+                delay = min(delay * 2, ASSUME_MAX_RETRY_SECONDS)
 
     # ------------------------------------------------------------------ the session
 

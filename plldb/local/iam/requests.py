@@ -132,6 +132,8 @@ def _iam(action: str, name: str, params: Mapping[str, Any], scope: Scope) -> lis
         path = params.get("Path", "/") if name.startswith("Create") else "/"
         return f"arn:aws:iam::{scope.account_id}:{kind}{path}{value}"
 
+    if name == "SimulatePrincipalPolicy" and params.get("PolicySourceArn"):
+        return [RequestContext(action, params["PolicySourceArn"])]
     keys = {}
     if params.get("PolicyArn") and name.startswith(("Attach", "Detach")):
         keys["iam:PolicyARN"] = params["PolicyArn"]
