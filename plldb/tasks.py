@@ -225,7 +225,7 @@ def policy(
 @plldb_task(
     # No positional arguments: a positional stack_name would swallow `--help` as its value.
     positional=[],
-    iterable=["function"],
+    iterable=["function", "redact"],
     short={"stack-name": "s", "function": "f", **_AWS_SHORT},
     kinds={"debugpy-port": int},
     help={
@@ -241,6 +241,10 @@ def policy(
         "write-vscode": "with --debugpy: add the attach configuration to .vscode/launch.json",
         "template": "the stack's template (SAM or CloudFormation) that locates each function's "
         "local source (default: template.yaml, template.yml or template.json here)",
+        "record": "write each invocation run here to DIR as one JSON file, redacted "
+        "(docs/debugging.md); `plldb replay` runs them again",
+        "redact": "with --record: also redact this JSON path of event and answer ($.body.card) "
+        "or every match of re:REGEX (repeatable)",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
         "else output ManagementAPIURL of stack plldb)",
         "websocket-url": "WebSocket API URL (default: PLLDB_WEBSOCKET_URL, else output "
@@ -266,6 +270,8 @@ def attach(
     debugpy_port: int | None = None,
     wait_for_client: bool = False,
     write_vscode: bool = False,
+    record: str | None = None,
+    redact: list[str] | None = None,
 ):
     """Debug a deployed stack: its invocations run here, from local source, until Ctrl-C.
 
@@ -287,8 +293,11 @@ def attach(
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
+    if redact and not record:
+        raise Exit("plldb: error: --redact needs --record DIR", code=1)
     with user_errors(verbose):
         debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client, write_vscode)
+        recorder = _recorder(record, redact or [])
         detached = run_attach(
             _target(profile, region),
             stack_name,
@@ -301,10 +310,20 @@ def attach(
             write_vscode=write_vscode,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
+            recorder=recorder,
         )
     if detached.signal is not None:
         # Stopped by Ctrl-C or SIGTERM, like an interrupted command: 128 + SIGINT's number.
         raise Exit(code=INTERRUPTED_EXIT_CODE)
+
+
+def _recorder(directory: str | None, rules: list[str]) -> Any:
+    if not directory:
+        return None
+    from plldb.recording.recorder import DirectoryRecorder
+    from plldb.recording.redact import redactions
+
+    return DirectoryRecorder(Path(directory), redactions(rules))
 
 
 def build_namespace() -> Collection:
