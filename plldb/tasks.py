@@ -317,6 +317,71 @@ def attach(
         raise Exit(code=INTERRUPTED_EXIT_CODE)
 
 
+@plldb_task(
+    positional=["path"],
+    iterable=["function"],
+    short={"function": "f", "verbose": "v"},
+    kinds={"debugpy-port": int},
+    help={
+        "path": "a recording (JSON file) or a directory of them, from `plldb attach --record`",
+        "function": "only recordings of functions whose name or logical id matches this glob "
+        "(repeatable)",
+        "no-compare": "run the handlers and print their answers, without comparing",
+        "template": "the template that locates each function's local source (default: "
+        "template.yaml, template.yml or template.json here)",
+        "debugpy": "start a debugpy server in this process for your IDE to attach to",
+        "debugpy-host": "where debugpy listens (default: 127.0.0.1)",
+        "debugpy-port": "debugpy's port (default: 5678)",
+        "wait-for-client": "with --debugpy: hold the replay until the IDE has attached",
+        "verbose": _AWS_HELP["verbose"],
+    },
+)
+def replay(
+    c: Context,
+    path: str | None = None,
+    function: list[str] | None = None,
+    no_compare: bool = False,
+    template: str | None = None,
+    debugpy: bool = False,
+    debugpy_host: str | None = None,
+    debugpy_port: int | None = None,
+    wait_for_client: bool = False,
+    verbose: bool = False,
+):
+    """Run recorded invocations again against the local handlers and compare the answers.
+
+    Each recording's function is found by its logical id in the template, and runs with the
+    recorded event and a context whose remaining time counts down from the recorded one. A
+    different answer prints a unified diff and exits 1; bad input exits 2.
+    """
+    from invoke.exceptions import Exit
+
+    from plldb.attach.debugger import debugpy_settings
+    from plldb.console import attach_printer
+    from plldb.errors import PlldbError
+    from plldb.recording.compare import describe
+    from plldb.recording.replay import replay_command
+
+    if not path:
+        raise Exit("plldb: error: give a recording or a directory of them: plldb replay PATH", 2)
+    different = 0
+    with user_errors(verbose):
+        try:
+            debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client)
+            replays = replay_command(
+                Path(path), attach_printer(), functions=function or [], template=template,
+                debugpy=debug,
+            )  # fmt: skip
+            for replayed in replays:
+                print(describe(replayed, compare=not no_compare), end="", flush=True)
+                different += 0 if no_compare or replayed.same else 1
+        except PlldbError as error:
+            # 2, not 1: a script tells bad input from a replay that found a difference.
+            raise Exit(f"plldb: error: {error}", code=2) from None
+    if different:
+        raise Exit(f"plldb: {different} replay(s) answered differently", code=1)
+
+
 def _recorder(directory: str | None, rules: list[str]) -> Any:
     if not directory:
         return None
@@ -330,7 +395,7 @@ def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach, policy)
+    return Collection(bootstrap, local, attach, replay, policy)
 
 
 namespace = build_namespace()
