@@ -24,6 +24,10 @@ _PARSE_WORDING = (
     (re.compile(r"^Flag (\S+) needed value and was not given one!$"), r"\1 needs a value"),
     (re.compile(r"^Flag (\S+) doesn't take any value!$"), r"\1 takes no value"),
     (re.compile(r"^No idea what '(.*)' is!$"), r"unknown command or option '\1': see plldb --help"),
+    (
+        re.compile(r"^'(\S+)' did not receive required positional arguments: (.*)$"),
+        r"\1 needs \2: see plldb \1 --help",
+    ),
 )
 
 

@@ -338,7 +338,7 @@ def attach(
 )
 def replay(
     c: Context,
-    path: str | None = None,
+    path: str,
     function: list[str] | None = None,
     no_compare: bool = False,
     template: str | None = None,
@@ -362,8 +362,6 @@ def replay(
     from plldb.recording.compare import describe
     from plldb.recording.replay import replay_command
 
-    if not path:
-        raise Exit("plldb: error: give a recording or a directory of them: plldb replay PATH", 2)
     different = 0
     with user_errors(verbose):
         try:

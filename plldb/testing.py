@@ -69,7 +69,9 @@ def find_project_template(start: Path) -> Path:
 
 
 def replay_answer(path: Path, template: Path | None = None) -> Any:
-    """Run the recording's handler from local source; its answer, or HandlerFailed."""
+    """Run the recording's handler from local source; its answer redacted as the recording
+    was (so a redacted value compares equal), or HandlerFailed."""
+    from plldb.recording.compare import replayed_view
     from plldb.recording.replay import local_sources, replay
 
     recording = load_recording(path)
@@ -77,12 +79,13 @@ def replay_answer(path: Path, template: Path | None = None) -> Any:
     (replayed,) = replay([recording], local_sources(template, [recording]))
     if replayed.result.error is not None:
         raise HandlerFailed(replayed.result.error)
-    return replayed.result.payload
+    return replayed_view(recording, replayed.result)["response"]
 
 
 @pytest.fixture
 def plldb_replay(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """`plldb_replay(path, template=None)` -> the local handler's answer to the recorded event.
+    """`plldb_replay(path, template=None)` -> the local handler's answer to the recorded event,
+    redacted like the recording.
 
     A relative path is taken from the test file's folder; the template is the nearest
     template.yaml/.yml/.json from the recording's folder up, unless given.
