@@ -24,6 +24,10 @@ _PARSE_WORDING = (
     (re.compile(r"^Flag (\S+) needed value and was not given one!$"), r"\1 needs a value"),
     (re.compile(r"^Flag (\S+) doesn't take any value!$"), r"\1 takes no value"),
     (re.compile(r"^No idea what '(.*)' is!$"), r"unknown command or option '\1': see plldb --help"),
+    (
+        re.compile(r"^'(\S+)' did not receive required positional arguments: (.*)$"),
+        r"\1 needs \2: see plldb \1 --help",
+    ),
 )
 
 
@@ -42,6 +46,17 @@ def join_spaced_tasks(argv: list[str], namespace: Collection) -> list[str]:
         joined.append(token)
         index += 1
     return joined
+
+
+def help_before_positionals(argv: list[str], namespace: Collection) -> list[str]:
+    """`plldb replay --help` as `plldb --help replay`: a task's positional argument would
+    otherwise take `--help` as its value."""
+    for index, token in enumerate(argv[1:], start=1):
+        task = argv[index - 1]
+        takes_positional = task in namespace.task_names and bool(namespace[task].positional)
+        if token in ("--help", "-h") and takes_positional:
+            return [*argv[: index - 1], token, task, *argv[index + 1 :]]
+    return argv
 
 
 def parse_error_line(error: ParseError) -> str:
@@ -116,4 +131,5 @@ def main(argv: list[str] | None = None) -> None:
     namespace = build_namespace()
     argv = list(sys.argv if argv is None else argv)
     program = PlldbProgram(namespace=namespace, version=__version__, name="plldb", binary="plldb")
-    program.run([argv[0], *join_spaced_tasks(argv[1:], namespace)])
+    tokens = help_before_positionals(join_spaced_tasks(argv[1:], namespace), namespace)
+    program.run([argv[0], *tokens])

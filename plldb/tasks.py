@@ -225,7 +225,7 @@ def policy(
 @plldb_task(
     # No positional arguments: a positional stack_name would swallow `--help` as its value.
     positional=[],
-    iterable=["function"],
+    iterable=["function", "redact"],
     short={"stack-name": "s", "function": "f", **_AWS_SHORT},
     kinds={"debugpy-port": int},
     help={
@@ -241,6 +241,10 @@ def policy(
         "write-vscode": "with --debugpy: add the attach configuration to .vscode/launch.json",
         "template": "the stack's template (SAM or CloudFormation) that locates each function's "
         "local source (default: template.yaml, template.yml or template.json here)",
+        "record": "write each invocation run here to DIR as one JSON file, redacted "
+        "(docs/debugging.md); `plldb replay` runs them again",
+        "redact": "with --record: also redact this JSON path of event and answer ($.body.card) "
+        "or every match of re:REGEX (repeatable)",
         "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
         "else output ManagementAPIURL of stack plldb)",
         "websocket-url": "WebSocket API URL (default: PLLDB_WEBSOCKET_URL, else output "
@@ -266,6 +270,8 @@ def attach(
     debugpy_port: int | None = None,
     wait_for_client: bool = False,
     write_vscode: bool = False,
+    record: str | None = None,
+    redact: list[str] | None = None,
 ):
     """Debug a deployed stack: its invocations run here, from local source, until Ctrl-C.
 
@@ -287,8 +293,11 @@ def attach(
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the deployed stack to debug", code=1)
+    if redact and not record:
+        raise Exit("plldb: error: --redact needs --record DIR", code=1)
     with user_errors(verbose):
         debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client, write_vscode)
+        recorder = _recorder(record, redact or [])
         detached = run_attach(
             _target(profile, region),
             stack_name,
@@ -301,17 +310,90 @@ def attach(
             write_vscode=write_vscode,
             management_api_url=management_api_url,
             websocket_url=websocket_url,
+            recorder=recorder,
         )
     if detached.signal is not None:
         # Stopped by Ctrl-C or SIGTERM, like an interrupted command: 128 + SIGINT's number.
         raise Exit(code=INTERRUPTED_EXIT_CODE)
 
 
+@plldb_task(
+    positional=["path"],
+    iterable=["function"],
+    short={"function": "f", "verbose": "v"},
+    kinds={"debugpy-port": int},
+    help={
+        "path": "a recording (JSON file) or a directory of them, from `plldb attach --record`",
+        "function": "only recordings of functions whose name or logical id matches this glob "
+        "(repeatable)",
+        "no-compare": "run the handlers and print their answers, without comparing",
+        "template": "the template that locates each function's local source (default: "
+        "template.yaml, template.yml or template.json here)",
+        "debugpy": "start a debugpy server in this process for your IDE to attach to",
+        "debugpy-host": "where debugpy listens (default: 127.0.0.1)",
+        "debugpy-port": "debugpy's port (default: 5678)",
+        "wait-for-client": "with --debugpy: hold the replay until the IDE has attached",
+        "verbose": _AWS_HELP["verbose"],
+    },
+)
+def replay(
+    c: Context,
+    path: str,
+    function: list[str] | None = None,
+    no_compare: bool = False,
+    template: str | None = None,
+    debugpy: bool = False,
+    debugpy_host: str | None = None,
+    debugpy_port: int | None = None,
+    wait_for_client: bool = False,
+    verbose: bool = False,
+):
+    """Run recorded invocations again against the local handlers and compare the answers.
+
+    Each recording's function is found by its logical id in the template, and runs with the
+    recorded event and a context whose remaining time counts down from the recorded one. A
+    different answer prints a unified diff and exits 1; bad input exits 2.
+    """
+    from invoke.exceptions import Exit
+
+    from plldb.attach.debugger import debugpy_settings
+    from plldb.console import attach_printer
+    from plldb.errors import PlldbError
+    from plldb.recording.compare import describe
+    from plldb.recording.replay import replay_command
+
+    different = 0
+    with user_errors(verbose):
+        try:
+            debug = debugpy_settings(debugpy, debugpy_host, debugpy_port, wait_for_client)
+            replays = replay_command(
+                Path(path), attach_printer(), functions=function or [], template=template,
+                debugpy=debug,
+            )  # fmt: skip
+            for replayed in replays:
+                print(describe(replayed, compare=not no_compare), end="", flush=True)
+                different += 0 if no_compare or replayed.same else 1
+        except PlldbError as error:
+            # 2, not 1: a script tells bad input from a replay that found a difference.
+            raise Exit(f"plldb: error: {error}", code=2) from None
+    if different:
+        raise Exit(f"plldb: {different} replay(s) answered differently", code=1)
+
+
+def _recorder(directory: str | None, rules: list[str]) -> Any:
+    if not directory:
+        return None
+    from plldb.recording.recorder import DirectoryRecorder
+    from plldb.recording.redact import redactions
+
+    return DirectoryRecorder(Path(directory), redactions(rules))
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach, policy)
+    return Collection(bootstrap, local, attach, replay, policy)
 
 
 namespace = build_namespace()

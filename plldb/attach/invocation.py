@@ -8,7 +8,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plldb.attach.local_source import LocalFunction
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -34,6 +37,17 @@ class InvocationResult:
     request_id: str
     payload: Any = None
     error: dict | None = None
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What the invoker saw of one invocation it ran locally: for `attach --record`."""
+
+    invocation: Invocation
+    function: LocalFunction
+    result: InvocationResult
+    started_at: float  # seconds since the epoch
+    duration_ms: float
 
 
 @dataclass

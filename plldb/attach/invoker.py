@@ -25,7 +25,7 @@ from plldb.attach.environment import (
     install_environ_overlay,
     uninstall_environ_overlay,
 )
-from plldb.attach.invocation import Invocation, InvocationResult, LambdaContext
+from plldb.attach.invocation import Invocation, InvocationResult, LambdaContext, Ran
 from plldb.attach.local_source import LocalFunction, SourceNotFoundError, split_handler
 from plldb.attach.workers import DaemonPool
 
@@ -34,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 class Sources(Protocol):
     def resolve(self, function_name: str) -> LocalFunction: ...
+
+
+class Recorder(Protocol):
+    """Keeps what ran (`attach --record`); called after the answer is on its way."""
+
+    def record(self, ran: Ran) -> Any: ...
 
 
 # --- loading handlers, one module set per function ----------------------------------------------
@@ -211,6 +217,7 @@ class LocalInvoker:
         max_workers: int = 10,
         ready: threading.Event | None = None,
         close_wait_seconds: float = 1.0,
+        recorder: Recorder | None = None,
     ) -> None:
         """`ready`, when given, holds submitted invocations until it is set (an IDE attached).
 
@@ -218,6 +225,7 @@ class LocalInvoker:
         detached, their answers have no connection to go to.
         """
         self._sources = sources
+        self._recorder = recorder
         self._ready = ready
         self._loader = _CodeLoader()
         self._pool = DaemonPool(max_workers, "plldb-invoke")
@@ -228,8 +236,9 @@ class LocalInvoker:
 
     def invoke(self, invocation: Invocation) -> InvocationResult:
         """Run one invocation; handler problems come back as an error result, never raised."""
-        # A fresh context per invocation: its environment overlay stays with it alone.
-        return contextvars.copy_context().run(self._invoke, invocation)
+        result, ran = self._run(invocation)
+        self._record(ran)
+        return result
 
     def submit(
         self, invocation: Invocation, done: Callable[[InvocationResult], None]
@@ -262,12 +271,27 @@ class LocalInvoker:
     def _invoke_and_report(
         self, invocation: Invocation, done: Callable[[InvocationResult], None]
     ) -> InvocationResult:
-        result = self._held(invocation) or self.invoke(invocation)
+        held = self._held(invocation)
+        result, ran = (held, None) if held else self._run(invocation)
         try:
             done(result)
         except Exception:
             logger.exception("reporting the result of request %s failed", invocation.request_id)
+        self._record(ran)
         return result
+
+    def _run(self, invocation: Invocation) -> tuple[InvocationResult, Ran | None]:
+        # A fresh context per invocation: its environment overlay stays with it alone.
+        return contextvars.copy_context().run(self._invoke, invocation)
+
+    def _record(self, ran: Ran | None) -> None:
+        if ran is None or self._recorder is None:
+            return
+        try:
+            self._recorder.record(ran)
+        except Exception:
+            # The invocation was answered; a lost recording must not take attach down.
+            logger.exception("recording request %s failed", ran.invocation.request_id)
 
     def _held(self, invocation: Invocation) -> InvocationResult | None:
         """Wait for `ready` until the invocation's deadline; an error result if it never came."""
@@ -286,18 +310,26 @@ class LocalInvoker:
         message = "no debugger client attached before the invocation's deadline"
         return _failed(invocation.request_id, "plldb.DebuggerNotAttached", message)
 
-    def _invoke(self, invocation: Invocation) -> InvocationResult:
+    def _invoke(self, invocation: Invocation) -> tuple[InvocationResult, Ran | None]:
+        """The result, and what ran for the recorder: nothing when no local source was found."""
         request_id = invocation.request_id
         try:
             function = self._sources.resolve(invocation.function_name)
         except SourceNotFoundError as error:
             logger.warning("%s", error)
-            return _failed(request_id, "plldb.SourceNotFound", str(error))
+            return _failed(request_id, "plldb.SourceNotFound", str(error)), None
         except Exception as error:
             logger.exception("resolving the source of %s failed", invocation.function_name)
-            return _failed(request_id, "plldb.InternalError", str(error))
+            return _failed(request_id, "plldb.InternalError", str(error)), None
         enter_invocation(invocation, function)
         logger.info("invoking %s (request %s)", function.handler, request_id)
+        started_at, started = time.time(), time.perf_counter()
+        result = self._call(invocation, function)
+        duration_ms = (time.perf_counter() - started) * 1000
+        return result, Ran(invocation, function, result, started_at, duration_ms)
+
+    def _call(self, invocation: Invocation, function: LocalFunction) -> InvocationResult:
+        request_id = invocation.request_id
         try:
             handler = self._loader.handler(function)
             payload = handler(invocation.event, LambdaContext(invocation))

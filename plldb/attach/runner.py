@@ -22,7 +22,7 @@ from plldb.attach.debugger import (
 )
 from plldb.attach.discovery import Endpoints, discover_endpoints
 from plldb.attach.dispatch import RelayListener
-from plldb.attach.invoker import LocalInvoker
+from plldb.attach.invoker import LocalInvoker, Recorder
 from plldb.attach.local_source import SourceMap, find_template, stack_functions
 from plldb.attach.restore import InstrumentedFunctions, RestoreReport, await_restore
 from plldb.attach.sessions import Session, create_session
@@ -96,11 +96,13 @@ def attach(
     stop: threading.Event | None = None,
     environ: Mapping[str, str] | None = None,
     restore_wait_seconds: float = 5.0,
+    recorder: Recorder | None = None,
 ) -> Detached:
     """Attach to `stack_name` until SIGINT, SIGTERM or `stop`; how it ended.
 
     Relayed invocations run from the local source that `template` (or the template in `cwd`)
-    points at, with the developer's credentials, or the function role's with `function_role`.
+    points at, with the developer's credentials, or the function role's with `function_role`;
+    `recorder`, when given, keeps each one that ran (`attach --record`).
     Everything that can be checked locally is checked before the session is created.
     Once detached, it waits up to `restore_wait_seconds` for the backend to restore the
     functions it instrumented, and reports what it saw.
@@ -114,6 +116,8 @@ def attach(
 
     session_ids: list[str] = []
     seen = InstrumentedFunctions(listener)
+    if recorder is not None:
+        listener.notice(f"recording each invocation in {recorder}")
 
     def new_session(take_over: bool) -> Session:
         session = create_session(
@@ -129,7 +133,7 @@ def attach(
 
     stop = stop or threading.Event()
     ready = debug_server.ready if debug_server else None
-    with LocalInvoker(sources, ready=ready) as invoker:
+    with LocalInvoker(sources, ready=ready, recorder=recorder) as invoker:
         relay = RelayListener(
             seen, invoker, lambda text: loop.send(text), function_role=function_role
         )

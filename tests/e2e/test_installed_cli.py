@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -195,3 +196,35 @@ def test_inv_runs_the_same_collection_from_the_repository(tmp_path, aws):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / __version__ / "package.json").is_file()
+
+
+def test_the_pytest_plugin_replays_the_examples_recordings_from_a_fresh_install(
+    installed, tmp_path
+):
+    example = tmp_path / "qr-upload"
+    shutil.copytree(
+        REPO_ROOT / "examples" / "qr-upload", example, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    command = [str(installed / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=example, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    handler = example / "src" / "http_api" / "lambda_function.py"
+    handler.write_text(handler.read_text().replace("body is not valid JSON", "bad JSON"))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=example, env=env)
+    assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout + done.stderr
+    # The outer environment's plldb is visible too: the wheel itself must declare the plugin.
+    declared = subprocess.run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import importlib.metadata as m; d = m.distribution('plldb'); "
+            "print(d.locate_file(''), [e.value for e in d.entry_points if e.group == 'pytest11'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert declared.startswith(str(installed.parent)) and "['plldb.testing']" in declared

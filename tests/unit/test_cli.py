@@ -226,3 +226,16 @@ def test_local_up_enforces_iam_unless_told_not_to():
 def test_short_flags_reach_the_task():
     line = _one_error_line(_plldb("attach", "-s", "stack", "-r", "eu-wset-1"))
     assert "'eu-wset-1' is not an AWS region" in line
+
+
+def test_redact_without_record_is_refused():
+    line = _one_error_line(_plldb("attach", "--stack-name", "s", "--redact", "$.body"))
+    assert line == "plldb: error: --redact needs --record DIR"
+
+
+@pytest.mark.parametrize("rule", ["body.card", "re:(unclosed"])
+def test_a_bad_redact_rule_is_refused_before_any_call(tmp_path, rule):
+    done = _plldb("attach", "--stack-name", "s", "--record", str(tmp_path / "r"), "--redact", rule)
+    assert done.returncode == 1
+    line = _one_error_line(done)
+    assert line.startswith(f"plldb: error: --redact {rule!r}: ")

@@ -1,0 +1,1 @@
+"""Recorded invocations (`attach --record`) and their replay (`plldb replay`, the pytest plugin)."""
