@@ -116,8 +116,16 @@ class SimulatedCli:
         self.answer = answer
         self.requests: list[dict[str, Any]] = []
         self.frames_in = 0
-        self.replies: list[dict[str, Any]] = []
+        self._replies: list[dict[str, Any]] = []
+        self._senders: list[threading.Thread] = []
         self._parts = protocol.Reassembler()
+
+    @property
+    def replies(self) -> list[dict[str, Any]]:
+        """$default's answers, once every reply has been sent (the relay may return first)."""
+        for sender in self._senders:
+            sender.join(timeout=30)
+        return self._replies
 
     def __call__(self, frame: str) -> None:
         self.frames_in += 1
@@ -129,11 +137,13 @@ class SimulatedCli:
         self.requests.append(message)
         if self.answer is not None:
             reply = self.answer(message)
-            threading.Thread(target=self._send, args=(reply,)).start()
+            sender = threading.Thread(target=self._send, args=(reply,))
+            self._senders.append(sender)
+            sender.start()
 
     def _send(self, reply: dict[str, Any]) -> None:
         for frame in protocol.frames(reply, protocol.MAX_CLIENT_FRAME_BYTES):
-            self.replies.append(default_route(self.connection_id, frame))
+            self._replies.append(default_route(self.connection_id, frame))
 
 
 def make_link(session_id: str, connections: FakeConnections, **overrides: Any) -> Any:
