@@ -105,6 +105,11 @@ def bootstrap_policy(region: str, account_id: str, stack: str = names.STACK_NAME
             "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:TagLogGroup",
         ], arn("logs", f"log-group:/aws/lambda/{stack}-*")),
         _allow("DescribeLogGroups", ["logs:DescribeLogGroups"], arn("logs", "log-group:*")),
+        # The sweeper's schedule; CloudFormation names the rule after the stack.
+        _allow("StackRules", [
+            "events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:PutTargets",
+            "events:RemoveTargets", "events:EnableRule", "events:DisableRule",
+        ], arn("events", f"rule/{stack}-*")),
     )  # fmt: skip
 
 

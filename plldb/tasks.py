@@ -19,6 +19,10 @@ _AWS_HELP = {
     "verbose": "show details and tracebacks",
 }
 _BUILD_HELP = {"build-dir": "where steps leave their output (default: .plldb/build)"}
+_PARAMETER_HELP = {
+    "parameter": "Key=Value for a parameter of the helper stack, repeatable (for example "
+    "SessionLeaseSeconds=60, SweepSchedule='rate(1 minute)'); others keep their values"
+}
 # The only short flags: invoke's automatic ones (-a, -b, -e, ...) change as options are added.
 _AWS_SHORT = {"profile": "p", "region": "r", "verbose": "v"}
 
@@ -36,13 +40,22 @@ def _target(profile: str | None, region: str | None):
 
 
 def _aws_step(
-    name: str, profile: str | None, region: str | None, build_dir: str | None, verbose: bool
+    name: str,
+    profile: str | None,
+    region: str | None,
+    build_dir: str | None,
+    verbose: bool,
+    **options: Any,
 ) -> Any:
     """Run one of the steps that take (target, build directory, reporter)."""
     from plldb.bootstrap import steps
 
     with user_errors(verbose):
-        return getattr(steps, name)(_target(profile, region), _build(build_dir), TqdmReporter())
+        if "parameters" in options:  # a typo ends the command before any AWS call
+            steps.check_parameters(options["parameters"])
+        return getattr(steps, name)(
+            _target(profile, region), _build(build_dir), TqdmReporter(), **options
+        )
 
 
 @plldb_task(short=_AWS_SHORT, help={**_AWS_HELP})
@@ -96,29 +109,38 @@ def render(
     print(record.template_url)
 
 
-@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(
+    short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP, **_PARAMETER_HELP}, iterable=["parameter"]
+)
 def deploy(
     c: Context,
     profile: str | None = None,
     region: str | None = None,
     build_dir: str | None = None,
+    parameter: list[str] | None = None,
     verbose: bool = False,
 ):
     """Create or update stack `plldb` from the rendered template, showing its events."""
-    result = _aws_step("deploy", profile, region, build_dir, verbose)
+    result = _aws_step("deploy", profile, region, build_dir, verbose, parameters=parameter or [])
     _print_outputs(result.outputs)
 
 
-@plldb_task(default=True, short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(
+    default=True,
+    short=_AWS_SHORT,
+    help={**_AWS_HELP, **_BUILD_HELP, **_PARAMETER_HELP},
+    iterable=["parameter"],
+)
 def setup(
     c: Context,
     profile: str | None = None,
     region: str | None = None,
     build_dir: str | None = None,
+    parameter: list[str] | None = None,
     verbose: bool = False,
 ):
     """Bootstrap plldb: ensure the bucket, then package, upload, render and deploy stack `plldb`."""
-    result = _aws_step("setup", profile, region, build_dir, verbose)
+    result = _aws_step("setup", profile, region, build_dir, verbose, parameters=parameter or [])
     _print_outputs(result.deploy.outputs)
 
 

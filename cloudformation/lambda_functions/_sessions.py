@@ -20,6 +20,10 @@ DEFAULT_TTL_SECONDS = 3600
 # An active session lives as long as API Gateway keeps a connection open (2 hours), so a long
 # debugging session still blocks a second attach and its item is not expired under it.
 ACTIVE_TTL_SECONDS = 7200
+# The CLI's heartbeats push LeaseUntil forward; past it the relay treats the session as gone
+# and the sweeper restores and closes it ($disconnect is best effort).
+LEASE = "LeaseUntil"
+DEFAULT_LEASE_SECONDS = 60
 
 # The functions time out after 10 s; botocore's 60 s default read timeout would outlive them.
 CLIENT_CONFIG = Config(
@@ -72,6 +76,10 @@ def table_name() -> str:
 
 def ttl_seconds() -> int:
     return int(os.environ.get("SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+
+
+def lease_seconds() -> int:
+    return int(os.environ.get("SESSION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
 
 
 def now() -> int:
@@ -187,7 +195,8 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
             TableName=table_name(),
             Key={"SessionId": {"S": session_id}},
             UpdateExpression=(
-                "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires"
+                "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires, "
+                "#lease = :lease"
             ),
             ConditionExpression="#s = :pending AND #ttl > :now",
             ExpressionAttributeNames={
@@ -195,6 +204,7 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
                 "#conn": "ConnectionId",
                 "#activated": "ActivatedAt",
                 "#ttl": "TTL",
+                "#lease": LEASE,
             },
             ExpressionAttributeValues={
                 ":active": {"S": ACTIVE},
@@ -203,6 +213,7 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
                 ":activated": {"S": iso(at)},
                 ":now": {"N": str(at)},
                 ":expires": {"N": str(at + ACTIVE_TTL_SECONDS)},
+                ":lease": {"N": str(at + lease_seconds())},
             },
             ReturnValues="ALL_NEW",
         )
@@ -213,7 +224,12 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
     return _plain(answer["Attributes"])
 
 
-def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
+def _close(
+    session_id: str,
+    condition: str,
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+) -> bool:
     # Status and TTL are DynamoDB reserved words, hence the attribute names everywhere.
     try:
         dynamodb().update_item(
@@ -221,7 +237,7 @@ def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
             Key={"SessionId": {"S": session_id}},
             UpdateExpression="SET #s = :closed REMOVE #conn",
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId"},
+            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId", **(names or {})},
             ExpressionAttributeValues={":closed": {"S": CLOSED}, **values},
         )
     except ClientError as error:
@@ -229,6 +245,40 @@ def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
             return False
         raise
     return True
+
+
+def extend_lease(session_id: str, connection_id: str, at: int) -> bool:
+    """A heartbeat: the lease runs `lease_seconds()` from `at`; False if this connection no
+    longer holds an ACTIVE session (the sweeper closed it, or a takeover did)."""
+    try:
+        dynamodb().update_item(
+            TableName=table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression="SET #lease = :lease",
+            ConditionExpression="#s = :active AND #conn = :conn",
+            ExpressionAttributeNames={"#lease": LEASE, "#s": "Status", "#conn": "ConnectionId"},
+            ExpressionAttributeValues={
+                ":lease": {"N": str(at + lease_seconds())},
+                ":active": {"S": ACTIVE},
+                ":conn": {"S": connection_id},
+            },
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def close_expired(session_id: str, connection_id: str, at: int) -> bool:
+    """CLOSED if this connection still holds it and its lease ran out before `at`; a heartbeat
+    that extended the lease meanwhile wins, and so does a $disconnect that closed it first."""
+    return _close(
+        session_id,
+        "#conn = :conn AND #lease < :now",
+        {":conn": {"S": connection_id}, ":now": {"N": str(at)}},
+        {"#lease": LEASE},
+    )
 
 
 def close_active(session_id: str) -> bool:
@@ -250,6 +300,35 @@ def delete_connection(connection_id: str) -> bool:
             return False
         raise
     return True
+
+
+def connection_gone(connection_id: str) -> bool:
+    """GetConnection answers GoneException (410): API Gateway no longer holds the connection."""
+    try:
+        management_api().get_connection(ConnectionId=connection_id)
+    except ClientError as error:
+        if error_code(error) == "GoneException":
+            return True
+        raise
+    return False
+
+
+def active_items() -> list[dict[str, Any]]:
+    """Every ACTIVE session, of any stack."""
+    items: list[dict[str, Any]] = []
+    for page in (
+        dynamodb()
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name(),
+            FilterExpression="#s = :active",
+            ExpressionAttributeNames={"#s": "Status"},
+            ExpressionAttributeValues={":active": {"S": ACTIVE}},
+            ConsistentRead=True,
+        )
+    ):
+        items.extend(_plain(item) for item in page.get("Items", []))
+    return items
 
 
 def post_to_connection(connection_id: str, data: str | bytes) -> bool:

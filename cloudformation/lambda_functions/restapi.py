@@ -75,7 +75,14 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
         stack_name, now, _sessions.ttl_seconds(), functions, function_role
     )
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
-    return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
+    return json_response(
+        201,
+        {
+            "sessionId": session["SessionId"],
+            "expiresAt": session["TTL"],
+            "leaseSeconds": _sessions.lease_seconds(),
+        },
+    )
 
 
 _MAX_FUNCTION_GLOBS = 20

@@ -37,6 +37,7 @@ MODULES = (
     "websocket_connect",
     "websocket_default",
     "websocket_disconnect",
+    "sweeper",
 )
 
 
@@ -493,9 +494,20 @@ def posted(connection_id: str) -> list[dict[str, Any]]:
     return messages
 
 
-def test_a_keepalive_is_accepted_silently(cloud):
+def test_a_keepalive_is_a_heartbeat_that_extends_the_lease(cloud, monkeypatch):
+    monkeypatch.setenv("SESSION_LEASE_SECONDS", "40")
+    session_id = put_session("ACTIVE", ConnectionId="conn-A", LeaseUntil=int(time.time()) - 5)
     assert send('{"type": "keepalive"}') == {"statusCode": 200}
     assert posted("conn-A") == []
+    lease = int(table().get_item(Key={"SessionId": session_id})["Item"]["LeaseUntil"])
+    assert time.time() + 30 < lease <= time.time() + 40
+
+
+def test_a_heartbeat_from_a_connection_without_a_session_ends_the_cli(cloud):
+    put_session("CLOSED")
+    assert send('{"type": "keepalive"}', "conn-A") == {"statusCode": 200}
+    (notice,) = posted("conn-A")
+    assert notice["type"] == "session_closed"
 
 
 @pytest.mark.parametrize(
@@ -520,6 +532,7 @@ def test_a_bad_message_is_answered_with_an_error_to_the_sender(cloud, body, need
 
 
 def test_a_base64_message_is_decoded(cloud):
+    put_session("ACTIVE", ConnectionId="conn-A")
     body = base64.b64encode(b'{"type": "keepalive"}').decode()
     assert send(body, isBase64Encoded=True) == {"statusCode": 200}
     assert posted("conn-A") == []
@@ -590,3 +603,72 @@ def test_post_sessions_keeps_the_function_role_opt_in(cloud):
     refused = post_sessions({"stackName": STACK, "functionRole": "yes"})
     assert refused["statusCode"] == 400
     assert refused["json"]["message"] == "functionRole must be true or false"
+
+
+# ---------------------------------------------------------------- sweeper
+
+
+class _Connections:
+    """The management API as the sweeper sees it: some connections alive, the others gone."""
+
+    def __init__(self, alive: set[str]) -> None:
+        self.alive = alive
+        self.deleted: list[str] = []
+
+    def get_connection(self, ConnectionId: str) -> dict[str, Any]:
+        if ConnectionId not in self.alive:
+            raise gone_error("GetConnection")
+        return {"ConnectedAt": "2026-01-01T00:00:00Z"}
+
+    def delete_connection(self, ConnectionId: str) -> None:
+        self.deleted.append(ConnectionId)
+        if ConnectionId not in self.alive:
+            raise gone_error("DeleteConnection")
+
+
+@pytest.fixture
+def sweep(cloud, monkeypatch):
+    monkeypatch.setenv("PLLDB_INSTRUMENTATION_FUNCTION", "plldb-instrumentation")
+    recording, connections = _RecordingLambda(), _Connections({"conn-alive", "conn-silent"})
+    monkeypatch.setattr(load("_sessions"), "lambda_client", lambda: recording)
+    monkeypatch.setattr(load("_sessions"), "management_api", lambda: connections)
+
+    def run() -> dict[str, Any]:
+        return load("sweeper").handler({"detail-type": "Scheduled Event"}, None)
+
+    run.restored = lambda: [json.loads(c["Payload"])["sessionId"] for c in recording.invocations]
+    run.connections = connections
+    return run
+
+
+def test_the_sweeper_ends_expired_and_gone_sessions_and_spares_live_ones(sweep):
+    now = int(time.time())
+    live = put_session("ACTIVE", ConnectionId="conn-alive", LeaseUntil=now + 30)
+    silent = put_session("ACTIVE", ConnectionId="conn-silent", LeaseUntil=now - 1)
+    gone = put_session("ACTIVE", ConnectionId="conn-gone", LeaseUntil=now + 30)
+    closed = put_session("CLOSED", LeaseUntil=now - 100)
+    result = sweep()
+    assert sorted(result["swept"]) == sorted([silent, gone]) and result["failed"] == []
+    assert sorted(sweep.restored()) == sorted([silent, gone])
+    status = {i["SessionId"]: i["Status"] for i in table().scan(ConsistentRead=True)["Items"]}
+    assert status == {live: "ACTIVE", silent: "CLOSED", gone: "CLOSED", closed: "CLOSED"}
+    assert "conn-silent" in sweep.connections.deleted  # a silent CLI is hung up
+    assert sweep() == {"swept": [], "failed": []}  # nothing is restored twice
+
+
+def test_a_heartbeat_that_lands_before_the_sweepers_write_keeps_the_session(sweep, monkeypatch):
+    """The sweeper read an expired lease; the CLI's heartbeat extends it before the close."""
+    now = int(time.time())
+    session_id = put_session("ACTIVE", ConnectionId="conn-silent", LeaseUntil=now - 1)
+    sessions = load("_sessions")
+    read = sessions.active_items
+
+    def read_then_heartbeat() -> list[dict[str, Any]]:
+        items = read()
+        assert sessions.extend_lease(session_id, "conn-silent", sessions.now())
+        return items
+
+    monkeypatch.setattr(sessions, "active_items", read_then_heartbeat)
+    assert sweep()["swept"] == []
+    assert sweep.restored() == []
+    assert table().get_item(Key={"SessionId": session_id})["Item"]["Status"] == "ACTIVE"

@@ -20,6 +20,7 @@ FUNCTIONS = {
     "plldb-websocket-disconnect": "websocket_disconnect",
     "plldb-websocket-default": "websocket_default",
     "plldb-instrumentation": "instrumentation",
+    "plldb-sweeper": "sweeper",
 }
 
 

@@ -99,6 +99,7 @@ def test_roles_are_least_privilege(template):
         "PLLDBDebuggerRole",
         "PLLDBManagerRole",
         "PLLDBInstrumentationRole",
+        "PLLDBSweeperRole",
     }
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
