@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 
@@ -19,17 +20,26 @@ from tests.e2e.support import (
     configurations,
     deployer_environment,
     developer_environment,
-    outputs,
+    is_instrumented,
+    start_attach,
+    wait_for,
     write_project,
 )
 
 pytestmark = pytest.mark.e2e
+LEASE = 6  # seconds; the CLI heartbeats every LEASE / 3
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     with OfflineCloud(poll_seconds=0.2, lossy_disconnect=True) as running:
-        done = bootstrap(deployer_environment(running), tmp_path_factory.mktemp("build"))
+        # The sweep never runs by itself here: the tests fire it when they mean to.
+        done = bootstrap(
+            deployer_environment(running),
+            tmp_path_factory.mktemp("build"),
+            "--parameter", f"SessionLeaseSeconds={LEASE}",
+            "--parameter", "SweepSchedule=rate(1 day)",
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
         deploy_fixture(running.environment(), TARGET)
         running.sync()
@@ -63,6 +73,13 @@ def _put_session(sessions) -> str:
 
 def _instrumentation(cloud, action: str, session_id: str) -> dict:
     """The deployed instrumentation function, run under its own role, as $connect starts it."""
+    payload = {"action": action, "sessionId": session_id, "stackName": TARGET}
+    result = _invoke(cloud, "plldb-instrumentation", payload)
+    assert "error" not in result, result
+    return result
+
+
+def _invoke(cloud, function: str, payload: dict) -> dict:
     env = cloud.environment()
     awslambda = boto3.client(
         "lambda",
@@ -72,19 +89,14 @@ def _instrumentation(cloud, action: str, session_id: str) -> dict:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         config=Config(read_timeout=300, retries={"max_attempts": 1}),
     )
-    answer = awslambda.invoke(
-        FunctionName="plldb-instrumentation",
-        Payload=json.dumps({"action": action, "sessionId": session_id, "stackName": TARGET}),
-    )
-    result = json.loads(answer["Payload"].read())
-    assert "error" not in result, result
-    return result
+    answer = awslambda.invoke(FunctionName=function, Payload=json.dumps(payload))
+    return json.loads(answer["Payload"].read())
 
 
 def _relay_policy_roles(cloud) -> dict[str, bool]:
     """Each of the target stack's roles: does it hold PLLDBRelayPolicy?"""
     iam = client(cloud, "iam")
-    policy = outputs(cloud, "plldb").get("RelayPolicyArn") or next(
+    policy = next(
         p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
         if "PLLDBRelayPolicy" in p["PolicyName"]
     )  # fmt: skip
@@ -120,3 +132,64 @@ def test_a_replaced_sessions_restore_leaves_the_new_session_its_relay_grant(clou
     assert done["warnings"] == {}, done
     assert not any(_relay_policy_roles(cloud).values())
     assert configurations(cloud) == cloud.originals
+
+
+def _sweep(cloud) -> None:
+    """Run the helper stack's sweep rule now, as EventBridge would on its schedule."""
+    rule = client(cloud, "cloudformation").describe_stack_resource(
+        StackName="plldb", LogicalResourceId="PLLDBSweepRule"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    (outcome,) = cloud.fire_schedule(rule)
+    assert outcome.invoked, outcome
+
+
+def _the_session(sessions) -> dict:
+    (session,) = [i for i in sessions.scan(ConsistentRead=True)["Items"] if "StackName" in i]
+    return session
+
+
+def _past_the_lease(sessions, leases: int = 1) -> bool:
+    """Wait until `leases` whole leases have passed since the session's current lease began."""
+    until = int(_the_session(sessions)["LeaseUntil"]) + (leases - 1) * LEASE
+    return wait_for(lambda: time.time() > until + 1, timeout=LEASE * leases + 5, interval=0.2)
+
+
+def _attached(cloud):
+    attach = start_attach(cloud)
+    attach.wait_for("connected")
+    total = len(cloud.originals)
+    attach.wait_for(f"instrumented {total}/{total}", timeout=180)
+    assert all(is_instrumented(c) for c in configurations(cloud).values())
+    assert all(_relay_policy_roles(cloud).values())
+    return attach
+
+
+def test_a_killed_cli_without_disconnect_is_swept_and_everything_restored(cloud, sessions):
+    attach = _attached(cloud)
+    attach.stop(signal.SIGKILL)
+    assert _past_the_lease(sessions)
+    # No $disconnect came (lossy): without the sweeper the stack would stay instrumented.
+    assert _the_session(sessions)["Status"] == "ACTIVE"
+    assert all(is_instrumented(c) for c in configurations(cloud).values())
+    _sweep(cloud)
+    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=180, interval=0.5)
+    assert wait_for(lambda: not any(_relay_policy_roles(cloud).values()), timeout=30)
+    assert _the_session(sessions)["Status"] == "CLOSED"
+
+
+def test_a_live_cli_keeps_its_session_through_sweeps_with_its_heartbeats(cloud, sessions):
+    attach = _attached(cloud)
+    try:
+        first = _the_session(sessions)
+        assert _past_the_lease(sessions, leases=2)  # the first lease is long gone
+        _sweep(cloud)
+        # The scheduled run is asynchronous; one more, awaited, says what a sweep decides now.
+        swept = _invoke(cloud, "plldb-sweeper", {"detail-type": "Scheduled Event"})
+        assert swept == {"swept": [], "failed": []}
+        session = _the_session(sessions)
+        assert session["Status"] == "ACTIVE" and session["ConnectionId"] == first["ConnectionId"]
+        assert int(session["LeaseUntil"]) > int(first["LeaseUntil"])
+        assert all(is_instrumented(c) for c in configurations(cloud).values())
+        assert attach.process.poll() is None
+    finally:
+        attach.stop(signal.SIGINT, timeout=120)
