@@ -140,6 +140,30 @@ def active_sessions(stack_name: str, at: int) -> list[dict[str, Any]]:
     )
 
 
+def sessions_of_stack(stack_name: str) -> list[dict[str, Any]]:
+    """Every session item of a stack still in the table, whatever its state; `Instrumented`
+    is True when it still records functions to restore."""
+    items: list[dict[str, Any]] = []
+    paginator = dynamodb().get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table_name(),
+        IndexName=STACK_INDEX,
+        KeyConditionExpression="#stack = :stack",
+        ExpressionAttributeNames={"#stack": "StackName"},
+        ExpressionAttributeValues={":stack": {"S": stack_name}},
+    ):
+        for raw in page.get("Items", []):
+            item = _plain(raw)
+            item["Instrumented"] = bool(raw.get("Instrumented", {}).get("M"))
+            items.append(item)
+    return items
+
+
+def close_pending(session_id: str) -> bool:
+    """PENDING -> CLOSED, so its id can no longer connect; False if it was not PENDING."""
+    return _close(session_id, "#s = :pending", {":pending": {"S": PENDING}})
+
+
 def sessions_of_connection(connection_id: str) -> list[dict[str, Any]]:
     return _query(
         IndexName=CONNECTION_INDEX,

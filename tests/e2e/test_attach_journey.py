@@ -40,7 +40,7 @@ def _next_error(client) -> dict:
 
 
 def _items(table, status=None) -> list[dict]:
-    items = table.scan()["Items"]
+    items = [i for i in table.scan()["Items"] if "Status" in i]  # not the grant ledger's items
     return [i for i in items if status is None or i["Status"] == status]
 
 

@@ -43,7 +43,7 @@ def cloud(tmp_path_factory):
 
 
 def _active(sessions) -> list[str]:
-    return [i["SessionId"] for i in sessions.scan()["Items"] if i["Status"] == "ACTIVE"]
+    return [i["SessionId"] for i in sessions.scan()["Items"] if i.get("Status") == "ACTIVE"]
 
 
 def _renewed(attach) -> None:

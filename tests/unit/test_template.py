@@ -179,14 +179,16 @@ def test_websocket_api_routes_authorizer_and_permissions(template):
     assert _of_type(template, "AWS::ApiGatewayV2::Stage")
 
 
-def test_management_api_posts_sessions_with_iam_auth(template):
-    (method,) = _of_type(template, "AWS::ApiGateway::Method").values()
-    properties = method["Properties"]
-    assert properties["HttpMethod"] == "POST"
-    assert properties["AuthorizationType"] == "AWS_IAM"
-    assert properties["Integration"]["Type"] == "AWS_PROXY"
-    (resource,) = _of_type(template, "AWS::ApiGateway::Resource").values()
-    assert resource["Properties"]["PathPart"] == "sessions"
+def test_management_api_posts_sessions_and_detach_with_iam_auth(template):
+    methods = _of_type(template, "AWS::ApiGateway::Method").values()
+    assert len(methods) == 2
+    for method in methods:
+        properties = method["Properties"]
+        assert properties["HttpMethod"] == "POST"
+        assert properties["AuthorizationType"] == "AWS_IAM"
+        assert properties["Integration"]["Type"] == "AWS_PROXY"
+    resources = _of_type(template, "AWS::ApiGateway::Resource").values()
+    assert sorted(r["Properties"]["PathPart"] for r in resources) == ["detach", "sessions"]
     assert _of_type(template, "AWS::ApiGateway::Deployment")
     assert _of_type(template, "AWS::ApiGateway::Stage")
 
