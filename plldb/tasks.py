@@ -329,11 +329,50 @@ def attach(
         raise Exit(code=INTERRUPTED_EXIT_CODE)
 
 
+@plldb_task(
+    name="detach",
+    short={"stack-name": "s", **_AWS_SHORT},
+    help={
+        "stack-name": "the target stack whose functions to restore",
+        "session": "only this session (its id; default: every session of the stack)",
+        "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
+        "else output ManagementAPIURL of stack plldb)",
+        **_AWS_HELP,
+    },
+)
+def detach(
+    c: Context,
+    stack_name: str | None = None,
+    session: str | None = None,
+    management_api_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """End a stack's debug sessions and restore its functions, with no attach running.
+
+    Safe to repeat, and while the sweeper or another detach runs: a restored function is not
+    changed again. The restore itself runs in the backend; `plldb attach` is not needed.
+    """
+    from invoke.exceptions import Exit
+
+    from plldb.attach.detach import detach as run_detach
+
+    if not stack_name:
+        raise Exit("plldb: error: --stack-name is required: the stack to restore", code=1)
+    with user_errors(verbose):
+        result = run_detach(_target(profile, region), stack_name, session, management_api_url)
+    print(
+        f"stack {result.stack_name}: {len(result.closed)} session(s) closed, "
+        f"restore started for {len(result.restoring)}"
+    )
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach, policy)
+    return Collection(bootstrap, local, attach, detach, policy)
 
 
 namespace = build_namespace()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -193,3 +195,30 @@ def test_a_live_cli_keeps_its_session_through_sweeps_with_its_heartbeats(cloud, 
         assert attach.process.poll() is None
     finally:
         attach.stop(signal.SIGINT, timeout=120)
+
+
+def _detach(cloud, *args: str) -> subprocess.CompletedProcess:
+    """`plldb detach` as the developer holding only PLLDBUserPolicy."""
+    command = [sys.executable, "-m", "plldb", "detach", "--stack-name", TARGET, *args]
+    return subprocess.run(command, env=cloud.env, capture_output=True, text=True, timeout=120)
+
+
+def test_plldb_detach_restores_a_stack_left_instrumented_and_is_idempotent(cloud, sessions):
+    attach = _attached(cloud)
+    attach.stop(signal.SIGKILL)  # no $disconnect, and no sweep: only detach restores here
+    done = _detach(cloud)
+    assert done.returncode == 0, done.stderr
+    assert "1 session(s) closed, restore started for 1" in done.stdout
+    assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=180, interval=0.5)
+    assert wait_for(lambda: not any(_relay_policy_roles(cloud).values()), timeout=30)
+    assert _the_session(sessions)["Status"] == "CLOSED"
+    again = _detach(cloud)
+    assert again.returncode == 0, again.stderr
+    assert "0 session(s) closed, restore started for 0" in again.stdout
+
+
+def test_plldb_detach_of_an_unknown_session_is_one_line_and_exit_1(cloud, sessions):
+    done = _detach(cloud, "--session", str(uuid.uuid4()))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("plldb: error: ") and "has no session" in line
