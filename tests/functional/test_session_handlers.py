@@ -672,3 +672,43 @@ def test_a_heartbeat_that_lands_before_the_sweepers_write_keeps_the_session(swee
     assert sweep()["swept"] == []
     assert sweep.restored() == []
     assert table().get_item(Key={"SessionId": session_id})["Item"]["Status"] == "ACTIVE"
+
+
+# ---------------------------------------------------------------- POST /sessions/detach
+
+
+def post_detach(payload: Any) -> dict[str, Any]:
+    return post_sessions(payload, resource="/sessions/detach", path="/sessions/detach")
+
+
+def test_detach_closes_the_stacks_sessions_and_restores_what_they_record(cloud, monkeypatch):
+    create_stack()
+    monkeypatch.setenv("PLLDB_INSTRUMENTATION_FUNCTION", "plldb-instrumentation")
+    recording = _RecordingLambda()
+    monkeypatch.setattr(load("_sessions"), "lambda_client", lambda: recording)
+    active = put_session("ACTIVE", ConnectionId="conn-old")
+    pending = put_session("PENDING")
+    left = put_session("CLOSED", Instrumented={"f": {"Timeout": 3}})
+    done = put_session("CLOSED", Instrumented={})
+    response = post_detach({"stackName": STACK})
+    assert response["statusCode"] == 200
+    assert sorted(response["json"]["closed"]) == sorted([active, pending])
+    assert sorted(response["json"]["restoring"]) == sorted([active, left])
+    restored = [json.loads(call["Payload"])["sessionId"] for call in recording.invocations]
+    assert sorted(restored) == sorted([active, left]) and done not in restored
+    status = {i["SessionId"]: i["Status"] for i in table().scan()["Items"]}
+    assert set(status.values()) == {"CLOSED"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"stackName": 7}, 400),
+        ({"stackName": STACK, "sessionId": "nope"}, 400),
+        ({"stackName": STACK, "sessionId": "00000000-0000-0000-0000-000000000000"}, 404),
+        ({"stackName": "no-such-stack"}, 404),
+    ],
+)
+def test_detach_refuses_what_it_cannot_act_on(cloud, payload, status):
+    create_stack()
+    assert post_detach(payload)["statusCode"] == status
