@@ -41,6 +41,8 @@ def user_policy(
                arn("cloudformation", "stack/*/*")),
         _allow("CreateSession", ["execute-api:Invoke"],
                arn("execute-api", f"{api_id}/{stage}/POST/sessions")),
+        _allow("Status", ["execute-api:Invoke"],
+               arn("execute-api", f"{api_id}/{stage}/GET/sessions")),
         _allow("Detach", ["execute-api:Invoke"],
                arn("execute-api", f"{api_id}/{stage}/POST/sessions/detach")),
         # the restore report after detaching reads each instrumented function's configuration

@@ -153,10 +153,45 @@ def sessions_of_stack(stack_name: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":stack": {"S": stack_name}},
     ):
         for raw in page.get("Items", []):
-            item = _plain(raw)
-            item["Instrumented"] = bool(raw.get("Instrumented", {}).get("M"))
-            items.append(item)
+            items.append(_with_instrumented(raw))
     return items
+
+
+def _with_instrumented(raw: dict[str, Any]) -> dict[str, Any]:
+    """_plain, plus `Instrumented`: True when it still records functions to restore, and
+    `Functions`/`Roles`: the names and roles it records."""
+    item = _plain(raw)
+    recorded = raw.get("Instrumented", {}).get("M") or {}
+    item["Instrumented"] = bool(recorded)
+    item["InstrumentedFunctions"] = sorted(recorded)
+    item["Roles"] = sorted(
+        {str(value.get("M", {}).get("Role", {}).get("S", "")) for value in recorded.values()} - {""}
+    )
+    return item
+
+
+def all_sessions() -> list[dict[str, Any]]:
+    """Every session item of every stack (not the ledger's grant items)."""
+    items: list[dict[str, Any]] = []
+    for page in (
+        dynamodb()
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name(),
+            FilterExpression="attribute_exists(#s)",
+            ExpressionAttributeNames={"#s": "Status"},
+        )
+    ):
+        items.extend(_with_instrumented(raw) for raw in page.get("Items", []))
+    return items
+
+
+def grant_holders(role_arn: str) -> list[str]:
+    """Who holds the relay grant on a role, from the ledger's item (see _ledger)."""
+    answer = dynamodb().get_item(
+        TableName=table_name(), Key={"SessionId": {"S": "grant:" + role_arn}}, ConsistentRead=True
+    )
+    return sorted(answer.get("Item", {}).get("Holders", {}).get("SS", []))
 
 
 def close_pending(session_id: str) -> bool:
@@ -179,6 +214,7 @@ def create_session(
     lifetime: int,
     functions: list[str] | None = None,
     function_role: bool = False,
+    created_by: str | None = None,
 ) -> dict[str, Any]:
     """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item.
 
@@ -197,6 +233,8 @@ def create_session(
         session["Functions"] = json.dumps(functions)
     if function_role:
         session["FunctionRole"] = 1
+    if created_by:
+        session["CreatedBy"] = created_by  # the caller's IAM ARN, for `plldb status`
     dynamodb().put_item(
         TableName=table_name(),
         Item={

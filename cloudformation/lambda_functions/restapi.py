@@ -48,10 +48,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if resource not in (SESSIONS_RESOURCE, DETACH_RESOURCE):
         logger.info("%s %s: not found", method, resource)
         return json_response(404, {"message": "Not found"})
-    if method != "POST":
+    allowed = "GET, POST" if resource == SESSIONS_RESOURCE else "POST"
+    if method not in allowed.split(", "):
         logger.info("%s %s: method not allowed", method, resource)
-        return json_response(405, {"message": "Method not allowed"}, {"Allow": "POST"})
+        return json_response(405, {"message": "Method not allowed"}, {"Allow": allowed})
     try:
+        if method == "GET":
+            return status(event)
         if resource == DETACH_RESOURCE:
             return detach(event)
         return create_session(event)
@@ -75,8 +78,9 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
         return json_response(409, {"message": message, "activeSince": since})
     for item in active:
         _take_over(item)
+    caller = ((event.get("requestContext") or {}).get("identity") or {}).get("userArn")
     session = _sessions.create_session(
-        stack_name, now, _sessions.ttl_seconds(), functions, function_role
+        stack_name, now, _sessions.ttl_seconds(), functions, function_role, caller
     )
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
     return json_response(
@@ -128,6 +132,38 @@ def detach(event: dict[str, Any]) -> dict[str, Any]:
         len(restoring),
     )
     return json_response(200, {"stackName": stack_name, "closed": closed, "restoring": restoring})
+
+
+def status(event: dict[str, Any]) -> dict[str, Any]:
+    """GET /sessions[?stackName=X]: the sessions still open or still recording functions, who
+    opened them, their lease, what they instrumented, and who holds each role's relay grant."""
+    stack = (event.get("queryStringParameters") or {}).get("stackName")
+    if stack is not None and not _STACK_NAME.fullmatch(str(stack)):
+        raise BadRequest(400, "stackName must be a stack name")
+    items = _sessions.sessions_of_stack(stack) if stack else _sessions.all_sessions()
+    now = _sessions.now()
+    shown = [i for i in items if i.get("Status") != _sessions.CLOSED or i.get("Instrumented")]
+    roles = sorted({role for item in shown for role in item["Roles"]})
+    body = {
+        "sessions": [
+            {
+                "sessionId": item["SessionId"],
+                "stackName": item.get("StackName"),
+                "status": item.get("Status"),
+                "createdBy": item.get("CreatedBy"),
+                "since": item.get("ActivatedAt") or item.get("CreatedAt"),
+                "leaseSecondsLeft": (
+                    max(0, item[_sessions.LEASE] - now) if _sessions.LEASE in item else None
+                ),
+                "functions": item["InstrumentedFunctions"],
+            }
+            for item in sorted(
+                shown, key=lambda i: (i.get("StackName", ""), i.get("CreatedAt", ""))
+            )
+        ],
+        "roles": {role: _sessions.grant_holders(role) for role in roles},
+    }
+    return json_response(200, body)
 
 
 def _body_object(event: dict[str, Any]) -> dict[str, Any]:

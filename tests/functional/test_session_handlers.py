@@ -235,12 +235,12 @@ def test_other_paths_are_404(cloud, path):
     assert response["json"] == {"message": "Not found"}
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_other_methods_on_sessions_are_405(cloud, method):
     response = post_sessions({"stackName": STACK}, httpMethod=method)
     assert response["statusCode"] == 405
     assert response["json"] == {"message": "Method not allowed"}
-    assert response["headers"]["Allow"] == "POST"
+    assert response["headers"]["Allow"] == "GET, POST"
 
 
 def test_the_path_is_used_when_the_event_has_no_resource(cloud):
@@ -712,3 +712,44 @@ def test_detach_closes_the_stacks_sessions_and_restores_what_they_record(cloud, 
 def test_detach_refuses_what_it_cannot_act_on(cloud, payload, status):
     create_stack()
     assert post_detach(payload)["statusCode"] == status
+
+
+# ---------------------------------------------------------------- GET /sessions
+
+
+def get_status(stack: str | None = None) -> dict[str, Any]:
+    query = {"stackName": stack} if stack else None
+    return post_sessions(None, raw="", httpMethod="GET", queryStringParameters=query)
+
+
+def test_status_shows_open_and_left_instrumented_sessions_with_their_grants(cloud):
+    role = "arn:aws:iam::123456789012:role/app"
+    now = int(time.time())
+    active = put_session(
+        "ACTIVE",
+        ConnectionId="c",
+        CreatedBy="arn:aws:iam::123456789012:user/dev",
+        LeaseUntil=now + 30,
+        Instrumented={"app-fn": {"Role": role, "Timeout": 3}},
+    )
+    left = put_session("CLOSED", Instrumented={"app-other": {"Role": role, "Timeout": 3}})
+    put_session("CLOSED", Instrumented={})  # restored: not shown
+    put_session("ACTIVE", stack="elsewhere")
+    table().put_item(Item={"SessionId": f"grant:{role}", "Holders": {f"{active}/app-fn"}})
+    response = get_status(STACK)
+    assert response["statusCode"] == 200
+    shown = {s["sessionId"]: s for s in response["json"]["sessions"]}
+    assert set(shown) == {active, left}
+    assert shown[active]["createdBy"] == "arn:aws:iam::123456789012:user/dev"
+    assert 25 <= shown[active]["leaseSecondsLeft"] <= 30
+    assert shown[left]["functions"] == ["app-other"] and shown[left]["status"] == "CLOSED"
+    assert response["json"]["roles"] == {role: [f"{active}/app-fn"]}
+    assert len(get_status()["json"]["sessions"]) == 3  # every stack
+
+
+def test_post_sessions_records_who_asked(cloud):
+    create_stack()
+    identity = {"userArn": "arn:aws:iam::123456789012:user/dev"}
+    response = post_sessions({"stackName": STACK}, requestContext={"identity": identity})
+    item = table().get_item(Key={"SessionId": response["json"]["sessionId"]})["Item"]
+    assert item["CreatedBy"] == "arn:aws:iam::123456789012:user/dev"

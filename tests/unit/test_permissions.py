@@ -66,6 +66,10 @@ def test_the_user_policy_holds_exactly_the_calls_attach_and_detach_make():
             ["execute-api:Invoke"],
             f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/POST/sessions",
         ),
+        "Status": (
+            ["execute-api:Invoke"],
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/GET/sessions",
+        ),
         "Detach": (
             ["execute-api:Invoke"],
             f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/POST/sessions/detach",
@@ -86,7 +90,8 @@ _STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/app/1"
     ("action", "resource", "allowed"),
     [
         ("execute-api:Invoke", f"{_API}:{API}/live/POST/sessions", True),
-        ("execute-api:Invoke", f"{_API}:{API}/live/GET/sessions", False),
+        ("execute-api:Invoke", f"{_API}:{API}/live/GET/sessions", True),
+        ("execute-api:Invoke", f"{_API}:{API}/live/DELETE/sessions", False),
         ("execute-api:Invoke", f"{_API}:other/live/POST/sessions", False),
         ("cloudformation:DescribeStacks", _STACK, False),
         ("lambda:UpdateFunctionConfiguration", _FN, False),
