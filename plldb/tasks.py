@@ -356,7 +356,7 @@ def detach(
     """
     from invoke.exceptions import Exit
 
-    from plldb.attach.detach import detach as run_detach
+    from plldb.attach.manage import detach as run_detach
 
     if not stack_name:
         raise Exit("plldb: error: --stack-name is required: the stack to restore", code=1)
@@ -368,11 +368,38 @@ def detach(
     )
 
 
+@plldb_task(
+    name="status",
+    short={"stack-name": "s", **_AWS_SHORT},
+    help={
+        "stack-name": "only this target stack (default: every stack)",
+        "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
+        "else output ManagementAPIURL of stack plldb)",
+        **_AWS_HELP,
+    },
+)
+def status(
+    c: Context,
+    stack_name: str | None = None,
+    management_api_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """Show debug sessions (who, since, lease left, state), what they instrumented, and the
+    roles holding the relay policy."""
+    from plldb.attach.manage import status as read_status
+    from plldb.console import print_status
+
+    with user_errors(verbose):
+        print_status(read_status(_target(profile, region), stack_name, management_api_url))
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach, detach, policy)
+    return Collection(bootstrap, local, attach, detach, status, policy)
 
 
 namespace = build_namespace()

@@ -203,15 +203,29 @@ def _detach(cloud, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=cloud.env, capture_output=True, text=True, timeout=120)
 
 
+def _status(cloud, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "plldb", "status", *args]
+    return subprocess.run(command, env=cloud.env, capture_output=True, text=True, timeout=120)
+
+
 def test_plldb_detach_restores_a_stack_left_instrumented_and_is_idempotent(cloud, sessions):
     attach = _attached(cloud)
     attach.stop(signal.SIGKILL)  # no $disconnect, and no sweep: only detach restores here
+    shown = _status(cloud, "--stack-name", TARGET)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if line.startswith(TARGET)]
+    assert "\tACTIVE\t" in line and "user/plldb-developer" in line and "lease" in line
+    for name in cloud.originals:
+        assert f"  instrumented {name}" in shown.stdout
+    total = len(cloud.originals)
+    assert f"PLLDBRelayPolicy held by {total} function(s)" in shown.stdout
     done = _detach(cloud)
     assert done.returncode == 0, done.stderr
     assert "1 session(s) closed, restore started for 1" in done.stdout
     assert wait_for(lambda: configurations(cloud) == cloud.originals, timeout=180, interval=0.5)
     assert wait_for(lambda: not any(_relay_policy_roles(cloud).values()), timeout=30)
     assert _the_session(sessions)["Status"] == "CLOSED"
+    assert _status(cloud).stdout.strip() == "no debug sessions"
     again = _detach(cloud)
     assert again.returncode == 0, again.stderr
     assert "0 session(s) closed, restore started for 0" in again.stdout
