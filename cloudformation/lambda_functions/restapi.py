@@ -103,16 +103,20 @@ def detach(event: dict[str, Any]) -> dict[str, Any]:
     ):
         raise BadRequest(400, "stackName must be a stack name or ARN")
     only = body.get("sessionId")
-    if only is not None and (not isinstance(only, str) or not re.fullmatch(r"[-0-9a-f]{36}", only)):
-        raise BadRequest(400, "sessionId must be a session id")
+    if only is not None and (
+        not isinstance(only, str) or not re.fullmatch(r"[-0-9a-f]{8,36}", only)
+    ):
+        raise BadRequest(400, "sessionId must be a session id or its first 8 characters")
     stack_name = _existing_stack_name(stack)
     sessions = [
         item
         for item in _sessions.sessions_of_stack(stack_name)
-        if only is None or item["SessionId"] == only
+        if only is None or item["SessionId"].startswith(only)
     ]
     if only is not None and not sessions:
         raise BadRequest(404, f"Stack {stack_name} has no session {only}")
+    if len(sessions) > 1 and only is not None:
+        raise BadRequest(400, f"{only} names {len(sessions)} sessions: give more of the id")
     closed, restoring = [], []
     for item in sessions:
         if item.get("Status") == _sessions.ACTIVE:
@@ -131,7 +135,14 @@ def detach(event: dict[str, Any]) -> dict[str, Any]:
         len(closed),
         len(restoring),
     )
-    return json_response(200, {"stackName": stack_name, "closed": closed, "restoring": restoring})
+    return json_response(
+        200,
+        {
+            "stackName": stack_name,
+            "closed": [short_id(i) for i in closed],
+            "restoring": [short_id(i) for i in restoring],
+        },
+    )
 
 
 def status(event: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +158,8 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
     body = {
         "sessions": [
             {
-                "sessionId": item["SessionId"],
+                # A PENDING id still opens a connection: never shown whole, to anyone.
+                "sessionId": short_id(item["SessionId"]),
                 "stackName": item.get("StackName"),
                 "status": item.get("Status"),
                 "createdBy": item.get("CreatedBy"),
@@ -161,7 +173,10 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
                 shown, key=lambda i: (i.get("StackName", ""), i.get("CreatedAt", ""))
             )
         ],
-        "roles": {role: _sessions.grant_holders(role) for role in roles},
+        "roles": {
+            role: [short_id(holder) + holder[36:] for holder in _sessions.grant_holders(role)]
+            for role in roles
+        },
     }
     return json_response(200, body)
 
