@@ -99,6 +99,9 @@ def bootstrap_policy(region: str, account_id: str, stack: str = names.STACK_NAME
             "dynamodb:UpdateContinuousBackups", "dynamodb:DescribeContinuousBackups",
             "dynamodb:TagResource", "dynamodb:ListTagsOfResource",
         ], [arn("dynamodb", "table/PLLDBSessions"), arn("dynamodb", "table/PLLDBDebugger")]),
+        # destroy first checks that no session still has functions instrumented
+        _allow("CheckNothingInstrumented", ["dynamodb:Scan"],
+               arn("dynamodb", "table/PLLDBSessions")),
         # API Gateway names its APIs by generated ids, unknown before the stack exists.
         _allow("StackApis", [
             "apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH",

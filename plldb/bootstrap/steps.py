@@ -20,6 +20,7 @@ from plldb.bootstrap.build import (
     UploadedArtifact,
     UploadRecord,
 )
+from plldb.bootstrap.instrumented import instrumented_functions
 from plldb.bootstrap.packaging import package_all
 from plldb.bootstrap.parameters import parse_parameters
 from plldb.bootstrap.render import (
@@ -31,7 +32,7 @@ from plldb.bootstrap.render import (
 )
 from plldb.bootstrap.stack import DeployResult, StackEvent, StackOperator
 from plldb.bootstrap.upload import put_all, put_if_changed
-from plldb.errors import MissingStepError
+from plldb.errors import DeployError, MissingStepError
 from plldb.reporting import Reporter
 from plldb.resources import cloudformation_dir
 
@@ -205,7 +206,18 @@ def setup(
 
 
 def destroy(target: AwsTarget, reporter: Reporter, everything: bool = False) -> DestroyResult:
-    """Delete stack `plldb`; with `everything`, also empty and delete the bucket."""
+    """Delete stack `plldb`; with `everything`, also empty and delete the bucket.
+
+    Refused while a session still records instrumented functions: without the stack nothing
+    could restore them, and their roles would keep PLLDBRelayPolicy."""
+    left = instrumented_functions(target.client("dynamodb"))
+    if left:
+        stacks = "; ".join(f"{stack}: {', '.join(names)}" for stack, names in left.items())
+        first = next(iter(left))
+        raise DeployError(
+            f"Functions are still instrumented ({stacks}): run `plldb detach --stack-name "
+            f"{first}` for each stack first, then destroy again"
+        )
     with reporter.task(f"Deleting stack {names.STACK_NAME}", 0, "resource") as advance:
         operator = StackOperator(
             target.client("cloudformation"),
