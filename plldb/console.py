@@ -96,3 +96,23 @@ def user_errors(verbose: bool) -> Iterator[None]:
         raise Exit(f"plldb: error: {error}", code=1) from None
     except KeyboardInterrupt:
         raise Exit("plldb: interrupted", code=INTERRUPTED_EXIT_CODE) from None
+
+
+def print_status(status: Any) -> None:
+    """`plldb status` on stdout: one line per session, its functions, then the roles' grants."""
+    if not status.sessions:
+        print("no debug sessions")
+    for session in status.sessions:
+        lease = (
+            f"lease {session.lease_seconds_left} s left"
+            if session.lease_seconds_left is not None
+            else "no lease"
+        )
+        print(
+            f"{session.stack_name}\t{session.session_id[:8]}\t{session.status}\t"
+            f"since {session.since or '-'}\t{lease}\tby {session.created_by or '-'}"
+        )
+        for name in session.functions:
+            print(f"  instrumented {name}")
+    for role, holders in sorted(status.roles.items()):
+        print(f"role {role}: PLLDBRelayPolicy held by {len(holders)} function(s)")

@@ -11,6 +11,10 @@ class ConfigurationError(PlldbError):
     """Credentials, region or profile are missing or unusable."""
 
 
+class UsageError(PlldbError):
+    """A command-line value that cannot be used as given."""
+
+
 class AwsOperationError(PlldbError):
     """An AWS call failed; the message says which step and what to do."""
 

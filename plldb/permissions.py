@@ -41,6 +41,10 @@ def user_policy(
                arn("cloudformation", "stack/*/*")),
         _allow("CreateSession", ["execute-api:Invoke"],
                arn("execute-api", f"{api_id}/{stage}/POST/sessions")),
+        _allow("Status", ["execute-api:Invoke"],
+               arn("execute-api", f"{api_id}/{stage}/GET/sessions")),
+        _allow("Detach", ["execute-api:Invoke"],
+               arn("execute-api", f"{api_id}/{stage}/POST/sessions/detach")),
         # the restore report after detaching reads each instrumented function's configuration
         _allow("ReportRestore", ["lambda:GetFunctionConfiguration"],
                arn("lambda", "function:*")),
@@ -95,6 +99,9 @@ def bootstrap_policy(region: str, account_id: str, stack: str = names.STACK_NAME
             "dynamodb:UpdateContinuousBackups", "dynamodb:DescribeContinuousBackups",
             "dynamodb:TagResource", "dynamodb:ListTagsOfResource",
         ], [arn("dynamodb", "table/PLLDBSessions"), arn("dynamodb", "table/PLLDBDebugger")]),
+        # destroy first checks that no session still has functions instrumented
+        _allow("CheckNothingInstrumented", ["dynamodb:Scan"],
+               arn("dynamodb", "table/PLLDBSessions")),
         # API Gateway names its APIs by generated ids, unknown before the stack exists.
         _allow("StackApis", [
             "apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH",
@@ -105,6 +112,11 @@ def bootstrap_policy(region: str, account_id: str, stack: str = names.STACK_NAME
             "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:TagLogGroup",
         ], arn("logs", f"log-group:/aws/lambda/{stack}-*")),
         _allow("DescribeLogGroups", ["logs:DescribeLogGroups"], arn("logs", "log-group:*")),
+        # The sweeper's schedule; CloudFormation names the rule after the stack.
+        _allow("StackRules", [
+            "events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:PutTargets",
+            "events:RemoveTargets", "events:EnableRule", "events:DisableRule",
+        ], arn("events", f"rule/{stack}-*")),
     )  # fmt: skip
 
 

@@ -19,6 +19,10 @@ _AWS_HELP = {
     "verbose": "show details and tracebacks",
 }
 _BUILD_HELP = {"build-dir": "where steps leave their output (default: .plldb/build)"}
+_PARAMETER_HELP = {
+    "parameter": "Key=Value for a parameter of the helper stack, repeatable (for example "
+    "SessionLeaseSeconds=60, SweepSchedule='rate(1 minute)'); others keep their values"
+}
 # The only short flags: invoke's automatic ones (-a, -b, -e, ...) change as options are added.
 _AWS_SHORT = {"profile": "p", "region": "r", "verbose": "v"}
 
@@ -36,13 +40,22 @@ def _target(profile: str | None, region: str | None):
 
 
 def _aws_step(
-    name: str, profile: str | None, region: str | None, build_dir: str | None, verbose: bool
+    name: str,
+    profile: str | None,
+    region: str | None,
+    build_dir: str | None,
+    verbose: bool,
+    **options: Any,
 ) -> Any:
     """Run one of the steps that take (target, build directory, reporter)."""
     from plldb.bootstrap import steps
 
     with user_errors(verbose):
-        return getattr(steps, name)(_target(profile, region), _build(build_dir), TqdmReporter())
+        if "parameters" in options:  # a typo ends the command before any AWS call
+            steps.check_parameters(options["parameters"])
+        return getattr(steps, name)(
+            _target(profile, region), _build(build_dir), TqdmReporter(), **options
+        )
 
 
 @plldb_task(short=_AWS_SHORT, help={**_AWS_HELP})
@@ -96,29 +109,38 @@ def render(
     print(record.template_url)
 
 
-@plldb_task(short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(
+    short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP, **_PARAMETER_HELP}, iterable=["parameter"]
+)
 def deploy(
     c: Context,
     profile: str | None = None,
     region: str | None = None,
     build_dir: str | None = None,
+    parameter: list[str] | None = None,
     verbose: bool = False,
 ):
     """Create or update stack `plldb` from the rendered template, showing its events."""
-    result = _aws_step("deploy", profile, region, build_dir, verbose)
+    result = _aws_step("deploy", profile, region, build_dir, verbose, parameters=parameter or [])
     _print_outputs(result.outputs)
 
 
-@plldb_task(default=True, short=_AWS_SHORT, help={**_AWS_HELP, **_BUILD_HELP})
+@plldb_task(
+    default=True,
+    short=_AWS_SHORT,
+    help={**_AWS_HELP, **_BUILD_HELP, **_PARAMETER_HELP},
+    iterable=["parameter"],
+)
 def setup(
     c: Context,
     profile: str | None = None,
     region: str | None = None,
     build_dir: str | None = None,
+    parameter: list[str] | None = None,
     verbose: bool = False,
 ):
     """Bootstrap plldb: ensure the bucket, then package, upload, render and deploy stack `plldb`."""
-    result = _aws_step("setup", profile, region, build_dir, verbose)
+    result = _aws_step("setup", profile, region, build_dir, verbose, parameters=parameter or [])
     _print_outputs(result.deploy.outputs)
 
 
@@ -389,11 +411,77 @@ def _recorder(directory: str | None, rules: list[str]) -> Any:
     return DirectoryRecorder(Path(directory), redactions(rules))
 
 
+@plldb_task(
+    name="detach",
+    short={"stack-name": "s", **_AWS_SHORT},
+    help={
+        "stack-name": "the target stack whose functions to restore",
+        "session": "only this session (its id; default: every session of the stack)",
+        "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
+        "else output ManagementAPIURL of stack plldb)",
+        **_AWS_HELP,
+    },
+)
+def detach(
+    c: Context,
+    stack_name: str | None = None,
+    session: str | None = None,
+    management_api_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """End a stack's debug sessions and restore its functions, with no attach running.
+
+    Safe to repeat, and while the sweeper or another detach runs: a restored function is not
+    changed again. The restore itself runs in the backend; `plldb attach` is not needed.
+    """
+    from invoke.exceptions import Exit
+
+    from plldb.attach.manage import detach as run_detach
+
+    if not stack_name:
+        raise Exit("plldb: error: --stack-name is required: the stack to restore", code=1)
+    with user_errors(verbose):
+        result = run_detach(_target(profile, region), stack_name, session, management_api_url)
+    print(
+        f"stack {result.stack_name}: {len(result.closed)} session(s) closed, "
+        f"restore started for {len(result.restoring)}"
+    )
+
+
+@plldb_task(
+    name="status",
+    short={"stack-name": "s", **_AWS_SHORT},
+    help={
+        "stack-name": "only this target stack (default: every stack)",
+        "management-api-url": "management REST API base URL (default: PLLDB_MANAGEMENT_API_URL, "
+        "else output ManagementAPIURL of stack plldb)",
+        **_AWS_HELP,
+    },
+)
+def status(
+    c: Context,
+    stack_name: str | None = None,
+    management_api_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    verbose: bool = False,
+):
+    """Show debug sessions (who, since, lease left, state), what they instrumented, and the
+    roles holding the relay policy."""
+    from plldb.attach.manage import status as read_status
+    from plldb.console import print_status
+
+    with user_errors(verbose):
+        print_status(read_status(_target(profile, region), stack_name, management_api_url))
+
+
 def build_namespace() -> Collection:
     """A fresh collection, so callers (the repo's tasks.py) can add tasks without side effects."""
     bootstrap = Collection("bootstrap", bucket, package, upload, render, deploy, setup, destroy)
     local = Collection("local", local_up)
-    return Collection(bootstrap, local, attach, replay, policy)
+    return Collection(bootstrap, local, attach, detach, status, replay, policy)
 
 
 namespace = build_namespace()

@@ -20,6 +20,10 @@ DEFAULT_TTL_SECONDS = 3600
 # An active session lives as long as API Gateway keeps a connection open (2 hours), so a long
 # debugging session still blocks a second attach and its item is not expired under it.
 ACTIVE_TTL_SECONDS = 7200
+# The CLI's heartbeats push LeaseUntil forward; past it the relay treats the session as gone
+# and the sweeper restores and closes it ($disconnect is best effort).
+LEASE = "LeaseUntil"
+DEFAULT_LEASE_SECONDS = 60
 
 # The functions time out after 10 s; botocore's 60 s default read timeout would outlive them.
 CLIENT_CONFIG = Config(
@@ -72,6 +76,10 @@ def table_name() -> str:
 
 def ttl_seconds() -> int:
     return int(os.environ.get("SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+
+
+def lease_seconds() -> int:
+    return int(os.environ.get("SESSION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
 
 
 def now() -> int:
@@ -132,6 +140,65 @@ def active_sessions(stack_name: str, at: int) -> list[dict[str, Any]]:
     )
 
 
+def sessions_of_stack(stack_name: str) -> list[dict[str, Any]]:
+    """Every session item of a stack still in the table, whatever its state; `Instrumented`
+    is True when it still records functions to restore."""
+    items: list[dict[str, Any]] = []
+    paginator = dynamodb().get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table_name(),
+        IndexName=STACK_INDEX,
+        KeyConditionExpression="#stack = :stack",
+        ExpressionAttributeNames={"#stack": "StackName"},
+        ExpressionAttributeValues={":stack": {"S": stack_name}},
+    ):
+        for raw in page.get("Items", []):
+            items.append(_with_instrumented(raw))
+    return items
+
+
+def _with_instrumented(raw: dict[str, Any]) -> dict[str, Any]:
+    """plain, plus `Instrumented`: True when it still records functions to restore, and
+    `Functions`/`Roles`: the names and roles it records."""
+    item = plain(raw)
+    recorded = raw.get("Instrumented", {}).get("M") or {}
+    item["Instrumented"] = bool(recorded)
+    item["InstrumentedFunctions"] = sorted(recorded)
+    item["Roles"] = sorted(
+        {str(value.get("M", {}).get("Role", {}).get("S", "")) for value in recorded.values()} - {""}
+    )
+    return item
+
+
+def all_sessions() -> list[dict[str, Any]]:
+    """Every session item of every stack (not the ledger's grant items)."""
+    items: list[dict[str, Any]] = []
+    for page in (
+        dynamodb()
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name(),
+            FilterExpression="attribute_exists(#s)",
+            ExpressionAttributeNames={"#s": "Status"},
+        )
+    ):
+        items.extend(_with_instrumented(raw) for raw in page.get("Items", []))
+    return items
+
+
+def grant_holders(role_arn: str) -> list[str]:
+    """Who holds the relay grant on a role, from the ledger's item (see _ledger)."""
+    answer = dynamodb().get_item(
+        TableName=table_name(), Key={"SessionId": {"S": "grant:" + role_arn}}, ConsistentRead=True
+    )
+    return sorted(answer.get("Item", {}).get("Holders", {}).get("SS", []))
+
+
+def close_pending(session_id: str) -> bool:
+    """PENDING -> CLOSED, so its id can no longer connect; False if it was not PENDING."""
+    return _close(session_id, "#s = :pending", {":pending": {"S": PENDING}})
+
+
 def sessions_of_connection(connection_id: str) -> list[dict[str, Any]]:
     return _query(
         IndexName=CONNECTION_INDEX,
@@ -147,6 +214,7 @@ def create_session(
     lifetime: int,
     functions: list[str] | None = None,
     function_role: bool = False,
+    created_by: str | None = None,
 ) -> dict[str, Any]:
     """A new PENDING session expiring `lifetime` seconds after `at`; returns the stored item.
 
@@ -165,6 +233,8 @@ def create_session(
         session["Functions"] = json.dumps(functions)
     if function_role:
         session["FunctionRole"] = 1
+    if created_by:
+        session["CreatedBy"] = created_by  # the caller's IAM ARN, for `plldb status`
     dynamodb().put_item(
         TableName=table_name(),
         Item={
@@ -183,7 +253,8 @@ def activation_update(session_id: str, connection_id: str, at: int) -> dict[str,
         "TableName": table_name(),
         "Key": {"SessionId": {"S": session_id}},
         "UpdateExpression": (
-            "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires"
+            "SET #s = :active, #conn = :conn, #activated = :activated, #ttl = :expires, "
+            "#lease = :lease"
         ),
         "ConditionExpression": "#s = :pending AND #ttl > :now",
         "ExpressionAttributeNames": {
@@ -191,6 +262,7 @@ def activation_update(session_id: str, connection_id: str, at: int) -> dict[str,
             "#conn": "ConnectionId",
             "#activated": "ActivatedAt",
             "#ttl": "TTL",
+            "#lease": LEASE,
         },
         "ExpressionAttributeValues": {
             ":active": {"S": ACTIVE},
@@ -199,6 +271,7 @@ def activation_update(session_id: str, connection_id: str, at: int) -> dict[str,
             ":activated": {"S": iso(at)},
             ":now": {"N": str(at)},
             ":expires": {"N": str(at + ACTIVE_TTL_SECONDS)},
+            ":lease": {"N": str(at + lease_seconds())},
         },
     }
 
@@ -219,7 +292,12 @@ def activate(session_id: str, connection_id: str, at: int) -> dict[str, Any] | N
     return plain(answer["Attributes"])
 
 
-def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
+def _close(
+    session_id: str,
+    condition: str,
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+) -> bool:
     # Status and TTL are DynamoDB reserved words, hence the attribute names everywhere.
     try:
         dynamodb().update_item(
@@ -227,7 +305,7 @@ def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
             Key={"SessionId": {"S": session_id}},
             UpdateExpression="SET #s = :closed REMOVE #conn",
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId"},
+            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId", **(names or {})},
             ExpressionAttributeValues={":closed": {"S": CLOSED}, **values},
         )
     except ClientError as error:
@@ -235,6 +313,40 @@ def _close(session_id: str, condition: str, values: dict[str, Any]) -> bool:
             return False
         raise
     return True
+
+
+def extend_lease(session_id: str, connection_id: str, at: int) -> bool:
+    """A heartbeat: the lease runs `lease_seconds()` from `at`; False if this connection no
+    longer holds an ACTIVE session (the sweeper closed it, or a takeover did)."""
+    try:
+        dynamodb().update_item(
+            TableName=table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression="SET #lease = :lease",
+            ConditionExpression="#s = :active AND #conn = :conn",
+            ExpressionAttributeNames={"#lease": LEASE, "#s": "Status", "#conn": "ConnectionId"},
+            ExpressionAttributeValues={
+                ":lease": {"N": str(at + lease_seconds())},
+                ":active": {"S": ACTIVE},
+                ":conn": {"S": connection_id},
+            },
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def close_expired(session_id: str, connection_id: str, at: int) -> bool:
+    """CLOSED if this connection still holds it and its lease ran out before `at`; a heartbeat
+    that extended the lease meanwhile wins, and so does a $disconnect that closed it first."""
+    return _close(
+        session_id,
+        "#conn = :conn AND #lease < :now",
+        {":conn": {"S": connection_id}, ":now": {"N": str(at)}},
+        {"#lease": LEASE},
+    )
 
 
 def close_active(session_id: str) -> bool:
@@ -256,6 +368,35 @@ def delete_connection(connection_id: str) -> bool:
             return False
         raise
     return True
+
+
+def connection_gone(connection_id: str) -> bool:
+    """GetConnection answers GoneException (410): API Gateway no longer holds the connection."""
+    try:
+        management_api().get_connection(ConnectionId=connection_id)
+    except ClientError as error:
+        if error_code(error) == "GoneException":
+            return True
+        raise
+    return False
+
+
+def active_items() -> list[dict[str, Any]]:
+    """Every ACTIVE session, of any stack."""
+    items: list[dict[str, Any]] = []
+    for page in (
+        dynamodb()
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name(),
+            FilterExpression="#s = :active",
+            ExpressionAttributeNames={"#s": "Status"},
+            ExpressionAttributeValues={":active": {"S": ACTIVE}},
+            ConsistentRead=True,
+        )
+    ):
+        items.extend(plain(item) for item in page.get("Items", []))
+    return items
 
 
 def post_to_connection(connection_id: str, data: str | bytes) -> bool:

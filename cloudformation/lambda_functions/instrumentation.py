@@ -2,9 +2,10 @@
 
 Invoked asynchronously (by $connect and $disconnect) with
     {"action": "instrument" | "restore", "sessionId": str, "stackName": str, "functions": [glob]}.
-Every function's original configuration is kept in the session's PLLDBSessions item (attribute
-`Instrumented`) before it is changed, so `restore` can put it back exactly, even after a crash.
-Standalone: standard library and boto3 only.
+Every function's original configuration is kept in the ledger (_ledger: the session's item)
+before it is changed, so `restore` can put it back exactly, even after a crash; the relay's IAM
+grant is held and released through the ledger too (_grants). The sweeper restores through
+`restore` here. Standalone: standard library and boto3 only.
 """
 
 from __future__ import annotations
@@ -13,28 +14,27 @@ import functools
 import json
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any
 
+import _grants
 import _instrumentation as plan
-import _protocol
+import _ledger
 import _relay_liveness
 import _sessions
 import _stack_functions
 import boto3
 from _common import get_logger, short_id
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from _grants import describe as _describe
+from _progress import Progress, summarise
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 logger = get_logger(__name__)
 
 INSTRUMENT, RESTORE = "instrument", "restore"
-INSTRUMENTED = "Instrumented"  # the session item's map: function name -> recorded original
 MAX_WORKERS = 4  # Lambda's control plane allows few concurrent updates per account
 RETRYABLE = frozenset({"TooManyRequestsException", "ResourceConflictException"})
 ATTEMPTS = 6
@@ -67,11 +67,6 @@ def lambda_client() -> Any:
 @functools.cache
 def cloudformation() -> Any:
     return boto3.client("cloudformation", config=_sessions.CLIENT_CONFIG)
-
-
-@functools.cache
-def iam() -> Any:
-    return boto3.client("iam", config=_sessions.CLIENT_CONFIG)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -127,7 +122,7 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
         _required("PLLDB_CALLBACK_URL"),
         _required("PLLDB_DEBUGGER_ROLE_ARN"),
     )
-    session = _load_session(session_id)
+    session = _ledger.load_session(session_id)
     if session is None:
         raise Refused(f"session {short_id(session_id)} does not exist")
     if session.get("Status") == _sessions.CLOSED:
@@ -157,10 +152,10 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
     if not python:
         return _nothing_to_debug(session, stack_name, globs, functions, configurations, result)
 
-    _ensure_map(session_id)
-    recorded = session.get(INSTRUMENTED) or {}
-    progress = _Progress("instrumented", len(python), session.get("ConnectionId"))
-    grants = _RelayGrants(os.environ.get("PLLDB_RELAY_POLICY_ARN"))
+    _ledger.ensure_map(session_id)
+    recorded = session.get(_ledger.INSTRUMENTED) or {}
+    progress = Progress("instrumented", len(python), session.get("ConnectionId"))
+    grants = _grants.RelayGrants(session_id)
 
     def one(function: tuple[str, str, dict[str, Any]]) -> None:
         name, logical_id, configuration = function
@@ -187,7 +182,7 @@ def instrument(session_id: str, stack_name: str, globs: list[str]) -> dict[str, 
 
     _map(one, python)
     result["changed"].sort()
-    _summarise(result, progress)
+    summarise(result, progress)
     pending = _relay_liveness.not_live_yet(python, result["changed"], grants.fresh)
     if pending:
         progress.say(_relay_liveness.notice(pending))
@@ -224,7 +219,7 @@ def _nothing_to_debug(
         f"no Python functions{narrowed} in stack {stack_name} ({summary}): nothing changed"
     )
     logger.info("session %s: %s", short_id(session["SessionId"]), result["message"])
-    progress = _Progress("instrumented", 0, session.get("ConnectionId"))
+    progress = Progress("instrumented", 0, session.get("ConnectionId"))
     for name, why in found:
         progress.say(f"found {name}: {why}")
     progress.end(result["message"])
@@ -243,7 +238,7 @@ def _instrument_one(
     recorded: dict[str, Any] | None,
     variables: dict[str, str],
     layer_arn: str,
-    grants: _RelayGrants,
+    grants: _grants.RelayGrants,
 ) -> str | None:
     """Record the original (unless already recorded), then update and wait; the timeout note."""
     plan.check_readable(configuration)
@@ -252,9 +247,7 @@ def _instrument_one(
         other = (configuration.get("Environment") or {}).get("Variables", {}).get(plan.SESSION_ID)
         # A session taken over (--force) or lost hands its record on: it alone knows the
         # original timeout, which the instrumented configuration no longer shows.
-        inherited = (
-            ((_load_session(other) or {}).get(INSTRUMENTED) or {}).get(name) if other else None
-        )
+        inherited = _ledger.recorded(other).get(name) if other else None
         if inherited:
             original = {**inherited, "LogicalId": logical_id}
             logger.info(
@@ -273,21 +266,21 @@ def _instrument_one(
                 "LogicalId": logical_id,
             }
         plan.instrumented_configuration(original, variables, layer_arn)  # TooManyLayers first
-        if not _record(session_id, name, original):
-            session = _load_session(session_id) or {}
+        if not _ledger.record(session_id, name, original):
+            session = _ledger.load_session(session_id) or {}
             if session.get("Status") == _sessions.CLOSED or not session:
                 raise _Skip("the session was closed meanwhile")
-            original = (session.get(INSTRUMENTED) or {}).get(name) or original
+            original = (session.get(_ledger.INSTRUMENTED) or {}).get(name) or original
     update = plan.instrumented_configuration(original, variables, layer_arn)
-    grants.grant(str(configuration.get("Role", "")))
+    role_arn = str(configuration.get("Role", ""))
+    grants.grant(role_arn, name)
     _update(name, update)
     # A detach can close the session and run its restore while this update is on its way;
     # that restore may have missed this function, so undo it here.
-    with _ITEM_LOCK:
-        status = (_load_session(session_id) or {}).get("Status")
-    if status in (None, _sessions.CLOSED):
+    if _ledger.session_status(session_id) in (None, _sessions.CLOSED):
         _update(name, plan.restored_configuration(original))
-        _forget(session_id, name)
+        _ledger.forget(session_id, name)
+        _grants.release(session_id, [(name, role_arn)])
         raise _Skip("the session closed while instrumenting: put back as it was")
     logger.info("instrumented %s for session %s", name, short_id(session_id))
     return plan.timeout_note(int(original["Timeout"]))
@@ -297,25 +290,31 @@ def _instrument_one(
 
 
 def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
-    session = _load_session(session_id)
+    session = _ledger.load_session(session_id)
     if session is None:
         raise Refused(f"session {short_id(session_id)} does not exist")
     result = _result(RESTORE)
     recorded = {
         name: original
-        for name, original in sorted((session.get(INSTRUMENTED) or {}).items())
+        for name, original in sorted((session.get(_ledger.INSTRUMENTED) or {}).items())
         if plan.matches(name, original.get("LogicalId"), globs)
     }
     if not recorded:
         result["message"] = "no instrumented functions to restore"
         logger.info("session %s: %s", short_id(session_id), result["message"])
         return result
-    progress = _Progress("restored", len(recorded), session.get("ConnectionId"))
+    progress = Progress("restored", len(recorded), session.get("ConnectionId"))
 
     def one(item: tuple[str, dict[str, Any]]) -> None:
         name, original = item
         try:
-            _update(name, plan.restored_configuration(original))
+            holder = _other_session(name, session_id)
+            if holder:
+                # Taken over (--force): the function and its record now belong to the other.
+                result["skipped"][name] = f"now instrumented by session {short_id(holder)}"
+                progress.step(name, "skipped")
+            else:
+                _update(name, plan.restored_configuration(original))
         except ClientError as error:
             if _sessions.error_code(error) != "ResourceNotFoundException":
                 logger.warning("restoring %s failed: %s", name, _describe(error))
@@ -330,14 +329,17 @@ def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
             progress.step(name, "failed")
             return
         else:
-            result["changed"].append(name)
-            progress.step(name)
-        _forget(session_id, name)
+            if name not in result["skipped"]:
+                result["changed"].append(name)
+                progress.step(name)
+        _ledger.forget(session_id, name)
 
     _map(one, list(recorded.items()))
     result["changed"].sort()
-    _release_roles(session_id, recorded, result)
-    _summarise(result, progress)
+    done = [*result["changed"], *result["skipped"]]
+    released = [(name, str(recorded[name].get("Role", ""))) for name in done]
+    result["warnings"].update(_grants.release(session_id, released))
+    summarise(result, progress)
     logger.info(
         "session %s: restored %d, skipped %d, failed %d",
         short_id(session_id),
@@ -348,75 +350,21 @@ def restore(session_id: str, globs: list[str]) -> dict[str, Any]:
     return result
 
 
-# ------------------------------------------------------------------ the relay's permission
-
-
-class _RelayGrants:
-    """Attaches PLLDBRelayPolicy to target roles, once per role; remembers what failed.
-
-    Without it the relay runtime cannot assume PLLDBDebuggerRole and every invocation runs
-    in AWS; that is reported, never fatal.
-    """
-
-    def __init__(self, policy_arn: str | None) -> None:
-        self.policy_arn = policy_arn
-        self._done: dict[str, str | None] = {}
-        self._lock = threading.Lock()
-        self.fresh: set[str] = set()  # attached by this run: IAM may not apply it for seconds
-
-    def grant(self, role_arn: str) -> None:
-        role = plan.role_name(role_arn)
-        if not self.policy_arn or not role:
-            return
-        with self._lock:
-            if role_arn in self._done:
-                return
-            try:
-                if not _relay_liveness.attached(iam(), role, self.policy_arn):
-                    iam().attach_role_policy(RoleName=role, PolicyArn=self.policy_arn)
-                    self.fresh.add(role_arn)
-                self._done[role_arn] = None
-            except (BotoCoreError, ClientError) as error:
-                logger.warning(
-                    "attaching the relay policy to %s failed: %s", role, _describe(error)
-                )
-                self._done[role_arn] = (
-                    f"its role may not assume the debugger role ({_describe(error)}): "
-                    "its invocations run in AWS"
-                )
-
-    def problem(self, role_arn: str) -> str | None:
-        with self._lock:
-            return self._done.get(role_arn)
-
-
-def _release_roles(
-    session_id: str, restored: dict[str, dict[str, Any]], result: dict[str, Any]
-) -> None:
-    """Detach PLLDBRelayPolicy from roles no function of the session still needs."""
-    policy_arn = os.environ.get("PLLDB_RELAY_POLICY_ARN")
-    if not policy_arn:
-        return
-    done = set(result["changed"]) | set(result["skipped"])
-    still = ((_load_session(session_id) or {}).get(INSTRUMENTED) or {}).values()
-    roles = plan.roles_to_release([restored[name] for name in done], still)
-    for role_arn in roles:
-        role = plan.role_name(role_arn)
-        try:
-            iam().detach_role_policy(RoleName=role, PolicyArn=policy_arn)
-        except ClientError as error:
-            if _sessions.error_code(error) != "NoSuchEntity":
-                result["warnings"][role] = f"detaching the relay policy failed: {_describe(error)}"
-        except BotoCoreError as error:
-            result["warnings"][role] = f"detaching the relay policy failed: {_describe(error)}"
-
-
 # ------------------------------------------------------------------ discovery and Lambda
 
 
 def discover(stack_name: str) -> list[tuple[str, str]]:
     """(function name, logical id) of every function in the stack and its nested stacks."""
     return _stack_functions.discover(cloudformation(), stack_name)
+
+
+def _other_session(name: str, session_id: str) -> str | None:
+    """The session that instruments the function now, if it is not `session_id`."""
+    configuration = _retrying(lambda: lambda_client().get_function_configuration(FunctionName=name))
+    if not plan.is_instrumented(configuration):
+        return None
+    holder = configuration["Environment"]["Variables"].get(plan.SESSION_ID)
+    return holder if holder and holder != session_id else None
 
 
 def _configuration(name: str) -> tuple[dict[str, Any], str | None]:
@@ -464,152 +412,8 @@ def _map(work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         return list(pool.map(work, items))
 
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        message = error.response.get("Error", {}).get("Message", "")
-        return f"{_sessions.error_code(error)}: {message}".rstrip(": ")
-    return str(error) or type(error).__name__
-
-
 def _required(name: str) -> str:
     value = os.environ.get(name)
     if not value:
         raise Refused(f"environment variable {name} is not set")
     return value
-
-
-# ------------------------------------------------------------------ session item
-
-
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, dict):
-        return {name: _plain(inner) for name, inner in value.items()}
-    if isinstance(value, list):
-        return [_plain(inner) for inner in value]
-    return value
-
-
-def _load_session(session_id: str) -> dict[str, Any] | None:
-    answer = _sessions.dynamodb().get_item(
-        TableName=_sessions.table_name(), Key={"SessionId": {"S": session_id}}, ConsistentRead=True
-    )
-    if "Item" not in answer:
-        return None
-    return {name: _plain(_deserializer.deserialize(v)) for name, v in answer["Item"].items()}
-
-
-def _ensure_map(session_id: str) -> None:
-    _sessions.dynamodb().update_item(
-        TableName=_sessions.table_name(),
-        Key={"SessionId": {"S": session_id}},
-        UpdateExpression="SET #map = if_not_exists(#map, :empty)",
-        ConditionExpression="attribute_exists(SessionId)",
-        ExpressionAttributeNames={"#map": INSTRUMENTED},
-        ExpressionAttributeValues={":empty": {"M": {}}},
-    )
-
-
-# The workers all write into one session item; taking turns costs a few milliseconds against
-# seconds of waiting for Lambda, and spares the item concurrent writes to the same map.
-_ITEM_LOCK = threading.Lock()
-
-
-def _record(session_id: str, name: str, original: dict[str, Any]) -> bool:
-    """Keep a function's original; False if one is already kept or the session was closed."""
-    with _ITEM_LOCK:
-        return _record_unlocked(session_id, name, original)
-
-
-def _record_unlocked(session_id: str, name: str, original: dict[str, Any]) -> bool:
-    try:
-        _sessions.dynamodb().update_item(
-            TableName=_sessions.table_name(),
-            Key={"SessionId": {"S": session_id}},
-            UpdateExpression="SET #map.#name = :original",
-            ConditionExpression="attribute_not_exists(#map.#name) AND #s <> :closed",
-            ExpressionAttributeNames={"#map": INSTRUMENTED, "#name": name, "#s": "Status"},
-            ExpressionAttributeValues={
-                ":original": _serializer.serialize(original),
-                ":closed": {"S": _sessions.CLOSED},
-            },
-        )
-    except ClientError as error:
-        if _sessions.is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def _forget(session_id: str, name: str) -> None:
-    with _ITEM_LOCK:
-        _forget_unlocked(session_id, name)
-
-
-def _forget_unlocked(session_id: str, name: str) -> None:
-    _sessions.dynamodb().update_item(
-        TableName=_sessions.table_name(),
-        Key={"SessionId": {"S": session_id}},
-        UpdateExpression="REMOVE #map.#name",
-        ConditionExpression="attribute_exists(SessionId)",
-        ExpressionAttributeNames={"#map": INSTRUMENTED, "#name": name},
-    )
-
-
-# ------------------------------------------------------------------ progress
-
-
-def post_progress(connection_id: str, text: str, final: bool = False) -> None:
-    """One info message to the CLI (or, `final`, the end of its session); a connection that is
-    gone or failing never stops the work."""
-    message = _protocol.session_closed(text) if final else _protocol.info(text)
-    try:
-        _sessions.post_to_connection(connection_id, _protocol.encode(message))
-    except (BotoCoreError, ClientError) as error:
-        logger.warning("progress message not delivered: %s", _describe(error))
-
-
-class _Progress:
-    """Counts finished functions (from several threads) and tells the CLI, when one listens."""
-
-    def __init__(self, verb: str, total: int, connection_id: str | None) -> None:
-        self.verb, self.total, self.done = verb, total, 0
-        self.connection_id = connection_id if os.environ.get("PLLDB_CALLBACK_URL") else None
-        self._lock = threading.Lock()
-
-    def step(self, name: str, outcome: str | None = None) -> None:
-        with self._lock:
-            self.done += 1
-            done = self.done
-        verb = outcome or self.verb
-        self.say(plan.progress_message(verb, done, self.total, name))
-
-    def say(self, text: str) -> None:
-        if self.connection_id:
-            post_progress(self.connection_id, text)
-
-    def end(self, text: str) -> None:
-        """The last word: the CLI stops, and its disconnect closes the session."""
-        if self.connection_id:
-            post_progress(self.connection_id, text, final=True)
-
-
-def _summarise(result: dict[str, Any], progress: _Progress) -> None:
-    """Tell the CLI what it must know beyond the counts: skips, failures, the raised timeout."""
-    for name, reason in sorted(result["skipped"].items()):
-        progress.say(f"skipped {name}: {reason}")
-    for name, error in sorted(result["failed"].items()):
-        progress.say(f"failed {name}: {error}")
-    for name, warning in sorted(result["warnings"].items()):
-        progress.say(f"warning {name}: {warning}")
-    if result["notes"]:
-        raised = sorted(result["notes"])
-        progress.say(
-            f"timeout raised to {plan.MAX_TIMEOUT} s on {len(raised)} function(s) "
-            f"({', '.join(raised)}); API Gateway REST callers still time out after "
-            f"{plan.API_GATEWAY_REST_TIMEOUT} s"
-        )

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 logger = get_logger(__name__)
 
 SESSIONS_RESOURCE = "/sessions"
+DETACH_RESOURCE = "/sessions/detach"
 # What CloudFormation accepts as a stack name, or a stack's ARN (which names it too).
 _STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 _STACK_ARN = re.compile(
@@ -51,13 +52,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.debug("event: %s", json.dumps(redacted(event), default=str))
     resource = event.get("resource") or event.get("path") or ""
     method = str(event.get("httpMethod") or "").upper()
-    if resource.rstrip("/") != SESSIONS_RESOURCE:
+    resource = resource.rstrip("/")
+    if resource not in (SESSIONS_RESOURCE, DETACH_RESOURCE):
         logger.info("%s %s: not found", method, resource)
         return json_response(404, {"message": "Not found"})
-    if method != "POST":
+    allowed = "GET, POST" if resource == SESSIONS_RESOURCE else "POST"
+    if method not in allowed.split(", "):
         logger.info("%s %s: method not allowed", method, resource)
-        return json_response(405, {"message": "Method not allowed"}, {"Allow": "POST"})
+        return json_response(405, {"message": "Method not allowed"}, {"Allow": allowed})
     try:
+        if method == "GET":
+            return status(event)
+        if resource == DETACH_RESOURCE:
+            return detach(event)
         return create_session(event)
     except BadRequest as refusal:
         logger.info("POST %s refused (%d): %s", resource, refusal.status, refusal.message)
@@ -89,14 +96,123 @@ def create_session(event: dict[str, Any]) -> dict[str, Any]:
             return refusal
     for item in active:
         _take_over(item)
+    caller = ((event.get("requestContext") or {}).get("identity") or {}).get("userArn")
     session = _sessions.create_session(
-        stack_name, now, _sessions.ttl_seconds(), functions, function_role
+        stack_name, now, _sessions.ttl_seconds(), functions, function_role, caller
     )
     if force:
         # A PENDING session created earlier must not connect before this one and keep the stack.
         _stack_lock.reserve(stack_name, session["SessionId"], now, int(session["TTL"]))
     logger.info("session %s created for stack %s", short_id(session["SessionId"]), stack_name)
-    return json_response(201, {"sessionId": session["SessionId"], "expiresAt": session["TTL"]})
+    return json_response(
+        201,
+        {
+            "sessionId": session["SessionId"],
+            "expiresAt": session["TTL"],
+            "leaseSeconds": _sessions.lease_seconds(),
+        },
+    )
+
+
+def detach(event: dict[str, Any]) -> dict[str, Any]:
+    """POST /sessions/detach: end the stack's sessions (or one) and restore what they changed,
+    with no live connection needed. Idempotent: a session already restored restores nothing."""
+    body = _body_object(event)
+    stack = body.get("stackName")
+    if not isinstance(stack, str) or not (
+        _STACK_NAME.fullmatch(stack) or _STACK_ARN.fullmatch(stack)
+    ):
+        raise BadRequest(400, "stackName must be a stack name or ARN")
+    only = body.get("sessionId")
+    if only is not None and (
+        not isinstance(only, str) or not re.fullmatch(r"[-0-9a-f]{8,36}", only)
+    ):
+        raise BadRequest(400, "sessionId must be a session id or its first 8 characters")
+    stack_name, _ = _existing_stack(stack)
+    sessions = [
+        item
+        for item in _sessions.sessions_of_stack(stack_name)
+        if only is None or item["SessionId"].startswith(only)
+    ]
+    if only is not None and not sessions:
+        raise BadRequest(404, f"Stack {stack_name} has no session {only}")
+    if len(sessions) > 1 and only is not None:
+        raise BadRequest(400, f"{only} names {len(sessions)} sessions: give more of the id")
+    closed, restoring = [], []
+    for item in sessions:
+        if item.get("Status") == _sessions.ACTIVE:
+            _take_over(item, "plldb detach ended this session", restore=False)
+            closed.append(item["SessionId"])
+        elif item.get("Status") == _sessions.PENDING and _sessions.close_pending(item["SessionId"]):
+            closed.append(item["SessionId"])
+        needs_restore = item.get("Instrumented") or item.get("Status") == _sessions.ACTIVE
+        if needs_restore and _sessions.start_instrumentation(
+            "restore", item["SessionId"], stack_name
+        ):
+            restoring.append(item["SessionId"])
+    logger.info(
+        "detach of stack %s: %d session(s) closed, %d restoring",
+        stack_name,
+        len(closed),
+        len(restoring),
+    )
+    return json_response(
+        200,
+        {
+            "stackName": stack_name,
+            "closed": [short_id(i) for i in closed],
+            "restoring": [short_id(i) for i in restoring],
+        },
+    )
+
+
+def status(event: dict[str, Any]) -> dict[str, Any]:
+    """GET /sessions[?stackName=X]: the sessions still open or still recording functions, who
+    opened them, their lease, what they instrumented, and who holds each role's relay grant."""
+    stack = (event.get("queryStringParameters") or {}).get("stackName")
+    if stack is not None and not _STACK_NAME.fullmatch(str(stack)):
+        raise BadRequest(400, "stackName must be a stack name")
+    items = _sessions.sessions_of_stack(stack) if stack else _sessions.all_sessions()
+    now = _sessions.now()
+    shown = [i for i in items if i.get("Status") != _sessions.CLOSED or i.get("Instrumented")]
+    roles = sorted({role for item in shown for role in item["Roles"]})
+    body = {
+        "sessions": [
+            {
+                # A PENDING id still opens a connection: never shown whole, to anyone.
+                "sessionId": short_id(item["SessionId"]),
+                "stackName": item.get("StackName"),
+                "status": item.get("Status"),
+                "createdBy": item.get("CreatedBy"),
+                "since": item.get("ActivatedAt") or item.get("CreatedAt"),
+                "leaseSecondsLeft": (
+                    max(0, item[_sessions.LEASE] - now) if _sessions.LEASE in item else None
+                ),
+                "functions": item["InstrumentedFunctions"],
+            }
+            for item in sorted(
+                shown, key=lambda i: (i.get("StackName", ""), i.get("CreatedAt", ""))
+            )
+        ],
+        "roles": {
+            role: [short_id(holder) + holder[36:] for holder in _sessions.grant_holders(role)]
+            for role in roles
+        },
+    }
+    return json_response(200, body)
+
+
+def _body_object(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("body")
+    try:
+        if event.get("isBase64Encoded") and raw:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        body = json.loads(raw) if raw else None
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise BadRequest(400, "Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, "Request body must be a JSON object with a stackName")
+    return body
 
 
 def _conflict(
@@ -196,13 +312,17 @@ def _authorize_caller(
         raise BadRequest(403, message, "CallerNotAuthorized") from None
 
 
-def _take_over(item: dict[str, Any]) -> None:
-    """Hang up the debugger holding a session and close the session, for `force`."""
+def _take_over(
+    item: dict[str, Any],
+    reason: str = "another plldb attach took over this stack (--force)",
+    restore: bool = True,
+) -> None:
+    """Hang up the debugger holding a session and close the session, for `force` or detach."""
     session_id = item["SessionId"]
     connection_id = item.get("ConnectionId")
     if connection_id:
         # Said before hanging up, so the other CLI stops instead of reconnecting to take it back.
-        notice = _protocol.session_closed("another plldb attach took over this stack (--force)")
+        notice = _protocol.session_closed(reason)
         _sessions.post_to_connection(connection_id, _protocol.encode(notice))
     if connection_id and not _sessions.delete_connection(connection_id):
         logger.info("connection of session %s was already gone", short_id(session_id))
@@ -216,7 +336,11 @@ def _take_over(item: dict[str, Any]) -> None:
     # Its $disconnect finds the session closed already and restores nothing: restore here, so
     # the functions are not left instrumented if the new session never connects. A new session
     # that does connect re-instruments from the functions' own records, whatever the order.
-    if closed and not _sessions.start_instrumentation(
-        "restore", session_id, str(item.get("StackName", ""))
+    if (
+        restore
+        and closed
+        and not _sessions.start_instrumentation(
+            "restore", session_id, str(item.get("StackName", ""))
+        )
     ):
         logger.error("could not start restoring stack %s", item.get("StackName"))

@@ -31,13 +31,37 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _reply_error(connection_id, "the debugger cannot send a request")
     logger.debug("%s from connection %s", kind, connection_id)
     if kind == "keepalive":
-        return {"statusCode": 200}
+        return _heartbeat(connection_id)
     try:
         _store_answer(connection_id, message)
     except _answers.Refused as refusal:
         return _reply_error(connection_id, str(refusal))
     except (BotoCoreError, ClientError):
         logger.exception("storing the answer from connection %s failed", connection_id)
+        return {"statusCode": 500}
+    return {"statusCode": 200}
+
+
+def _heartbeat(connection_id: str) -> dict[str, Any]:
+    """A keepalive is the CLI's heartbeat: it extends the session's lease."""
+    try:
+        sessions = [
+            session
+            for session in _sessions.sessions_of_connection(connection_id)
+            if session.get("Status") == _sessions.ACTIVE
+        ]
+        extended = any(
+            _sessions.extend_lease(session["SessionId"], connection_id, _sessions.now())
+            for session in sessions
+        )
+        if not extended:
+            # Swept (its lease ran out) or taken over: tell the CLI, which stops instead of
+            # debugging a stack that no longer relays to it.
+            logger.info("heartbeat from connection %s, which holds no session", connection_id)
+            notice = _protocol.session_closed("the session ended: its lease ran out")
+            _sessions.post_to_connection(connection_id, _protocol.encode(notice))
+    except (BotoCoreError, ClientError):
+        logger.exception("extending the lease of connection %s failed", connection_id)
         return {"statusCode": 500}
     return {"statusCode": 200}
 

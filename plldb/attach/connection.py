@@ -78,6 +78,14 @@ def loop_settings(environ: Mapping[str, str], base: LoopSettings | None = None) 
     return dataclasses.replace(settings, **changes)
 
 
+def heartbeat_seconds(settings: LoopSettings, session: Session) -> float:
+    """The keepalive period: each keepalive is also the heartbeat that extends the session's
+    lease, so three fit in one lease and a single lost one does not end the session."""
+    if session.lease_seconds:
+        return min(settings.keepalive_seconds, session.lease_seconds / 3)
+    return settings.keepalive_seconds
+
+
 class Listener:
     """What the loop reports. This base class only logs; the command layer prints."""
 
@@ -176,6 +184,7 @@ class ConnectionLoop:
         self.sessions_created = 0
         self._socket: Any = None
         self._send_lock = threading.Lock()
+        self._keepalive_seconds = self.settings.keepalive_seconds
 
     def send(self, text: str) -> bool:
         """Send one text message on the current connection, from any thread; False if none.
@@ -241,6 +250,7 @@ class ConnectionLoop:
     def _create_session(self, force: bool) -> Session:
         session = self.new_session(force)
         self.sessions_created += 1
+        self._keepalive_seconds = heartbeat_seconds(self.settings, session)
         return session
 
     def _announce(self, verb: str, session: Session) -> None:
@@ -290,7 +300,7 @@ class ConnectionLoop:
         settings = self.settings
         opened = self.clock()
         renew_at = opened + settings.max_connection_seconds
-        next_keepalive = opened + settings.keepalive_seconds
+        next_keepalive = opened + self._keepalive_seconds
         while True:
             if self.stop.is_set():
                 return _Outcome.STOPPED, "stop requested"
@@ -304,7 +314,7 @@ class ConnectionLoop:
                 except (websocket.WebSocketException, OSError) as error:
                     return _Outcome.LOST, f"sending a keepalive failed: {_describe(error)}"
                 log.debug("keepalive sent")
-                next_keepalive = now + settings.keepalive_seconds
+                next_keepalive = now + self._keepalive_seconds
             wait = min(settings.poll_seconds, next_keepalive - now, renew_at - now)
             ws.settimeout(max(_MIN_WAIT, wait))
             try:

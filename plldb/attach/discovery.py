@@ -104,6 +104,19 @@ def discover_endpoints(
     return endpoints
 
 
+def discover_management_api(
+    target: AwsTarget, management_api_url: str | None = None, cloudformation: Any = None
+) -> str:
+    """The management API's address alone (for commands that need no WebSocket)."""
+    management = choose_override(
+        management_api_url, os.environ, MANAGEMENT_API_URL_ENV, "--management-api-url"
+    )
+    url = management.url or _required_output(
+        read_plldb_stack(target, cloudformation), MANAGEMENT_API_OUTPUT, target
+    )
+    return check_url(url, "management", management.source)
+
+
 def read_plldb_stack(target: AwsTarget, cloudformation: Any = None) -> PlldbStack:
     """Stack `plldb` in the target's region; a missing stack is a clear error."""
     from plldb.bootstrap.stack import StackOperator

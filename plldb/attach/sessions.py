@@ -51,6 +51,8 @@ class Session:
     # Kept out of repr: the id is a bearer secret until it is used.
     session_id: str = field(repr=False)
     expires_at: int | None = None
+    # Without a heartbeat within this many seconds the backend's sweeper ends the session.
+    lease_seconds: int | None = None
 
     @property
     def short_id(self) -> str:
@@ -134,9 +136,11 @@ def session_from_response(
                 "session id: is it plldb's management API? Run `plldb bootstrap setup` to update it"
             )
         expires_at = payload.get("expiresAt")
+        lease = payload.get("leaseSeconds")
         return Session(
             session_id=session_id,
             expires_at=expires_at if isinstance(expires_at, int) else None,
+            lease_seconds=lease if isinstance(lease, int) and lease > 0 else None,
         )
     if status == 409:
         since = payload.get("activeSince") if payload else None

@@ -81,8 +81,17 @@ class StackOperator:
                 raise
         return stacks[0] if stacks else None
 
-    def deploy(self, template_url: str, tags: dict[str, str] | None = None) -> DeployResult:
-        """Create the stack, or update it; a failed first create is deleted and created again."""
+    def deploy(
+        self,
+        template_url: str,
+        tags: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
+        defaults: dict[str, str] | None = None,
+    ) -> DeployResult:
+        """Create the stack, or update it; a failed first create is deleted and created again.
+
+        `parameters` set template parameters; on an update, the others keep their values
+        (`defaults`: the template's, which need not be repeated)."""
         stack = self.describe()
         recreated = False
         if stack and stack["StackStatus"] in _RECREATE:
@@ -94,8 +103,9 @@ class StackOperator:
             stack, recreated = None, True
         if stack:
             self._refuse_if_busy(stack)
-            return self._update(stack, template_url, tags or {})
-        result = self._create(template_url, tags or {})
+            chosen = _update_parameters(stack, parameters or {}, defaults or {})
+            return self._update(stack, template_url, tags or {}, chosen)
+        result = self._create(template_url, tags or {}, parameters or {})
         return DeployResult(
             "recreated" if recreated else result.action, result.status, result.outputs
         )
@@ -110,7 +120,9 @@ class StackOperator:
         self._delete(stack)
         return True
 
-    def _create(self, template_url: str, tags: dict[str, str]) -> DeployResult:
+    def _create(
+        self, template_url: str, tags: dict[str, str], parameters: dict[str, str]
+    ) -> DeployResult:
         token = _token("create")
         with aws_errors(f"creating stack {self.stack_name}"):
             stack_id = self.cfn.create_stack(
@@ -120,6 +132,10 @@ class StackOperator:
                 OnFailure="ROLLBACK",
                 ClientRequestToken=token,
                 Tags=_tag_list(tags),
+                Parameters=[
+                    {"ParameterKey": key, "ParameterValue": value}
+                    for key, value in sorted(parameters.items())
+                ],
             )["StackId"]
         status, failures = self._wait(stack_id, marker=None)
         if status not in _CREATE_OK:
@@ -130,7 +146,13 @@ class StackOperator:
             )
         return DeployResult("created", status, self._outputs(stack_id))
 
-    def _update(self, stack: dict, template_url: str, tags: dict[str, str]) -> DeployResult:
+    def _update(
+        self,
+        stack: dict,
+        template_url: str,
+        tags: dict[str, str],
+        parameters: list[dict[str, Any]],
+    ) -> DeployResult:
         from botocore.exceptions import ClientError
 
         stack_id = stack["StackId"]
@@ -143,6 +165,7 @@ class StackOperator:
                     Capabilities=CAPABILITIES,
                     ClientRequestToken=_token("update"),
                     Tags=_tag_list(tags),
+                    Parameters=parameters,
                 )
             except ClientError as error:
                 if "No updates are to be performed" in error_message(error):
@@ -256,3 +279,21 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def _token(operation: str) -> str:
     return f"plldb-{operation}-{uuid.uuid4()}"
+
+
+def _update_parameters(
+    stack: dict, chosen: dict[str, str], defaults: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The chosen values; every other parameter keeps its previous value. One that equals the
+    template's default is left out (it gets the same value), which also spares moto, whose
+    UsePreviousValue knows only the values given explicitly before."""
+    previous = [
+        {"ParameterKey": parameter["ParameterKey"], "UsePreviousValue": True}
+        for parameter in stack.get("Parameters", [])
+        if parameter["ParameterKey"] not in chosen
+        and defaults.get(parameter["ParameterKey"]) != parameter.get("ParameterValue")
+    ]
+    given = [
+        {"ParameterKey": key, "ParameterValue": value} for key, value in sorted(chosen.items())
+    ]
+    return previous + given

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +20,9 @@ from plldb.bootstrap.build import (
     UploadedArtifact,
     UploadRecord,
 )
+from plldb.bootstrap.instrumented import instrumented_functions
 from plldb.bootstrap.packaging import package_all
+from plldb.bootstrap.parameters import parse_parameters
 from plldb.bootstrap.render import (
     ArtifactLocation,
     artifact_references,
@@ -29,7 +32,7 @@ from plldb.bootstrap.render import (
 )
 from plldb.bootstrap.stack import DeployResult, StackEvent, StackOperator
 from plldb.bootstrap.upload import put_all, put_if_changed
-from plldb.errors import MissingStepError
+from plldb.errors import DeployError, MissingStepError
 from plldb.reporting import Reporter
 from plldb.resources import cloudformation_dir
 
@@ -142,11 +145,22 @@ def render(
     return record
 
 
-def deploy(target: AwsTarget, build: BuildDir, reporter: Reporter) -> DeployResult:
-    """Create or update stack `plldb` from the rendered template's URL."""
+def deploy(
+    target: AwsTarget, build: BuildDir, reporter: Reporter, parameters: Sequence[str] = ()
+) -> DeployResult:
+    """Create or update stack `plldb` from the rendered template's URL; `parameters` are
+    `Key=Value` settings of the template's parameters (a bad one stops before any AWS call)."""
     rendered = build.read_render()
     _check_region(target, rendered.region, "render")
-    resource_count = len(load_template(build.rendered_template_text())["Resources"])
+    template = load_template(build.rendered_template_text())
+    declared = template.get("Parameters") or {}
+    chosen = parse_parameters(parameters, declared)
+    defaults = {
+        key: str(spec["Default"])
+        for key, spec in declared.items()
+        if isinstance(spec, dict) and "Default" in spec
+    }
+    resource_count = len(template["Resources"])
     with reporter.task(
         f"Deploying stack {names.STACK_NAME}", resource_count, "resource"
     ) as advance:
@@ -156,7 +170,12 @@ def deploy(target: AwsTarget, build: BuildDir, reporter: Reporter) -> DeployResu
             on_event=lambda event: _report_event(event, reporter, advance),
             on_notice=reporter.notice,
         )
-        result = operator.deploy(rendered.template_url, tags={"plldb:version": __version__})
+        result = operator.deploy(
+            rendered.template_url,
+            tags={"plldb:version": __version__},
+            parameters=chosen,
+            defaults=defaults,
+        )
     messages = {
         "created": "created",
         "recreated": "created again",
@@ -167,18 +186,38 @@ def deploy(target: AwsTarget, build: BuildDir, reporter: Reporter) -> DeployResu
     return result
 
 
-def setup(target: AwsTarget, build: BuildDir, reporter: Reporter) -> SetupResult:
+def check_parameters(parameters: Sequence[str]) -> dict[str, str]:
+    """`Key=Value` settings checked against the shipped template's Parameters (no AWS calls)."""
+    source = (cloudformation_dir() / "template.yaml").read_text()
+    return parse_parameters(parameters, load_template(source).get("Parameters") or {})
+
+
+def setup(
+    target: AwsTarget, build: BuildDir, reporter: Reporter, parameters: Sequence[str] = ()
+) -> SetupResult:
     """Make sure the bucket exists, then package, upload, render and deploy."""
+    check_parameters(parameters)
     bucket, created = ensure_bucket(target, reporter)
     package(build, reporter)
     uploaded = upload(target, build, reporter)
     rendered = render(target, build, reporter)
-    result = deploy(target, build, reporter)
+    result = deploy(target, build, reporter, parameters)
     return SetupResult(bucket, created, uploaded.bytes_uploaded, rendered.template_url, result)
 
 
 def destroy(target: AwsTarget, reporter: Reporter, everything: bool = False) -> DestroyResult:
-    """Delete stack `plldb`; with `everything`, also empty and delete the bucket."""
+    """Delete stack `plldb`; with `everything`, also empty and delete the bucket.
+
+    Refused while a session still records instrumented functions: without the stack nothing
+    could restore them, and their roles would keep PLLDBRelayPolicy."""
+    left = instrumented_functions(target.client("dynamodb"))
+    if left:
+        stacks = "; ".join(f"{stack}: {', '.join(names)}" for stack, names in left.items())
+        first = next(iter(left))
+        raise DeployError(
+            f"Functions are still instrumented ({stacks}): run `plldb detach --stack-name "
+            f"{first}` for each stack first, then destroy again"
+        )
     with reporter.task(f"Deleting stack {names.STACK_NAME}", 0, "resource") as advance:
         operator = StackOperator(
             target.client("cloudformation"),

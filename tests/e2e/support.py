@@ -105,10 +105,11 @@ def deployer_environment(cloud: OfflineCloud) -> dict[str, str]:
     return user_environment(cloud, "plldb-deployer", inline=bootstrap_policy(cloud.region, account))
 
 
-def bootstrap(env: dict[str, str], build_dir: Path) -> subprocess.CompletedProcess:
-    """`plldb bootstrap setup` as a user runs it."""
+def bootstrap(env: dict[str, str], build_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`plldb bootstrap setup [ARGS]` as a user runs it."""
+    command = ["bootstrap", "setup", "--build-dir", str(build_dir), *args]
     return subprocess.run(
-        [sys.executable, "-m", "plldb", "bootstrap", "setup", "--build-dir", str(build_dir)],
+        [sys.executable, "-m", "plldb", *command],
         env=env,
         capture_output=True,
         text=True,

@@ -40,8 +40,8 @@ def _next_error(client) -> dict:
 
 
 def _items(table, status=None) -> list[dict]:
-    items = table.scan()["Items"]
-    return [i for i in items if status is None or i.get("Status") == status]
+    items = [i for i in table.scan()["Items"] if "Status" in i]  # not ledger or lock items
+    return [i for i in items if status is None or i["Status"] == status]
 
 
 def _create_session(cloud, stack=TARGET, secret=None, **extra) -> requests.Response:

@@ -29,7 +29,16 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/plldb-debugger"
 STACK = "target-app"
 BUCKET = "target-artifacts"
 FUNCTIONS_DIR = cloudformation_dir() / "lambda_functions"
-MODULES = ("_common", "_protocol", "_sessions", "_instrumentation", "instrumentation")
+MODULES = (
+    "_common",
+    "_protocol",
+    "_sessions",
+    "_instrumentation",
+    "_ledger",
+    "_grants",
+    "_progress",
+    "instrumentation",
+)
 PYTHON = ("orders-api", "reports-job", "nested-worker")
 OWN_WRAPPER = "/opt/own-wrapper"
 ORDERS_VARIABLES = {
@@ -186,12 +195,12 @@ def put_session(status: str = "ACTIVE", **extra: Any) -> str:
 @pytest.fixture
 def posted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     messages: list[tuple[str, str]] = []
-    module = load()
+    load()
 
     def post(conn: str, text: str, final: bool = False) -> None:
         messages.append((conn, f"[session_closed] {text}" if final else text))
 
-    monkeypatch.setattr(module, "post_progress", post)
+    monkeypatch.setattr(importlib.import_module("_progress"), "post_progress", post)
     return messages
 
 
@@ -583,6 +592,53 @@ def test_the_relay_policy_is_attached_to_target_roles_and_detached_after(cloud, 
     assert _attached(roles["orders-api"]) == [policy_arn]  # still used by orders-api
     run("restore", session_id)
     assert all(_attached(role) == [] for role in roles.values())
+
+
+def _relay_policy(monkeypatch: pytest.MonkeyPatch) -> str:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}
+    policy_arn = boto3.client("iam").create_policy(
+        PolicyName="PLLDBRelayPolicy",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )["Policy"]["Arn"]
+    monkeypatch.setenv("PLLDB_RELAY_POLICY_ARN", policy_arn)
+    return policy_arn
+
+
+def test_a_replaced_sessions_restore_leaves_the_successor_its_functions_and_grant(
+    cloud, monkeypatch
+):
+    """--force takeover: the old session's restore runs after the new one instrumented."""
+    policy_arn = _relay_policy(monkeypatch)
+    before = {name: visible(name) for name in PYTHON}
+    roles = {configuration(name)["Role"] for name in PYTHON}
+    replaced, successor = put_session(), put_session()
+    run("instrument", replaced)
+    run("instrument", successor)
+    late = run("restore", replaced)
+    assert late["changed"] == [] and sorted(late["skipped"]) == sorted(PYTHON)
+    assert all(_attached(role) == [policy_arn] for role in roles)
+    assert all(
+        configuration(name)["Environment"]["Variables"]["PLLDB_SESSION_ID"] == successor
+        for name in PYTHON
+    )
+    run("restore", successor)
+    assert all(_attached(role) == [] for role in roles)
+    assert {name: visible(name) for name in PYTHON} == before
+
+
+def test_a_role_being_detached_takes_no_holder_until_the_detach_is_done(cloud):
+    load()
+    ledger = importlib.import_module("_ledger")
+    role = f"arn:aws:iam::{ACCOUNT}:role/shared"
+    assert ledger.hold(role, "s1/f")
+    assert ledger.begin_detach(role) is None  # s1/f still holds it
+    assert ledger.release(role, "s1/f")
+    token = ledger.begin_detach(role)
+    assert token and ledger.begin_detach(role) is None  # one detach at a time
+    assert not ledger.hold(role, "s2/f")
+    assert ledger.end_detach(role, token)
+    assert ledger.hold(role, "s2/f")
+    assert ledger.holders(role) == {"s2/f"}
 
 
 def test_a_role_that_cannot_take_the_policy_is_a_warning_not_a_failure(cloud, monkeypatch, posted):

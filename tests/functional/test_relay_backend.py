@@ -69,7 +69,9 @@ def requests_table() -> Any:
     return boto3.resource("dynamodb", region_name=REGION).Table("PLLDBDebugger")
 
 
-def put_session(connection_id: str = "conn-A", status: str = "ACTIVE", ttl: int = 3600) -> str:
+def put_session(
+    connection_id: str = "conn-A", status: str = "ACTIVE", ttl: int = 3600, **extra: Any
+) -> str:
     session_id = str(uuid.uuid4())
     sessions().put_item(
         Item={
@@ -78,6 +80,7 @@ def put_session(connection_id: str = "conn-A", status: str = "ACTIVE", ttl: int 
             "Status": status,
             "ConnectionId": connection_id,
             "TTL": int(time.time()) + ttl,
+            **extra,
         }
     )
     return session_id
@@ -266,6 +269,7 @@ def test_a_1_mb_event_and_a_1_mb_answer_go_through_in_parts(backend):
         pytest.param(lambda: put_session(status="CLOSED"), id="closed"),
         pytest.param(lambda: put_session(status="PENDING"), id="pending"),
         pytest.param(lambda: put_session(ttl=-10), id="expired"),
+        pytest.param(lambda: put_session(LeaseUntil=int(time.time()) - 1), id="lease-ran-out"),
     ],
 )
 def test_without_a_live_session_the_function_runs_its_own_handler(backend, session):

@@ -44,6 +44,7 @@ MODULES = (
     "websocket_connect",
     "websocket_default",
     "websocket_disconnect",
+    "sweeper",
 )
 
 
@@ -250,12 +251,12 @@ def test_other_paths_are_404(cloud, path):
     assert response["json"] == {"message": "Not found"}
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_other_methods_on_sessions_are_405(cloud, method):
     response = post_sessions({"stackName": STACK}, httpMethod=method)
     assert response["statusCode"] == 405
     assert response["json"] == {"message": "Method not allowed"}
-    assert response["headers"]["Allow"] == "POST"
+    assert response["headers"]["Allow"] == "GET, POST"
 
 
 def test_the_path_is_used_when_the_event_has_no_resource(cloud):
@@ -509,9 +510,20 @@ def posted(connection_id: str) -> list[dict[str, Any]]:
     return messages
 
 
-def test_a_keepalive_is_accepted_silently(cloud):
+def test_a_keepalive_is_a_heartbeat_that_extends_the_lease(cloud, monkeypatch):
+    monkeypatch.setenv("SESSION_LEASE_SECONDS", "40")
+    session_id = put_session("ACTIVE", ConnectionId="conn-A", LeaseUntil=int(time.time()) - 5)
     assert send('{"type": "keepalive"}') == {"statusCode": 200}
     assert posted("conn-A") == []
+    lease = int(table().get_item(Key={"SessionId": session_id})["Item"]["LeaseUntil"])
+    assert time.time() + 30 < lease <= time.time() + 40
+
+
+def test_a_heartbeat_from_a_connection_without_a_session_ends_the_cli(cloud):
+    put_session("CLOSED")
+    assert send('{"type": "keepalive"}', "conn-A") == {"statusCode": 200}
+    (notice,) = posted("conn-A")
+    assert notice["type"] == "session_closed"
 
 
 @pytest.mark.parametrize(
@@ -536,6 +548,7 @@ def test_a_bad_message_is_answered_with_an_error_to_the_sender(cloud, body, need
 
 
 def test_a_base64_message_is_decoded(cloud):
+    put_session("ACTIVE", ConnectionId="conn-A")
     body = base64.b64encode(b'{"type": "keepalive"}').decode()
     assert send(body, isBase64Encoded=True) == {"statusCode": 200}
     assert posted("conn-A") == []
@@ -715,3 +728,155 @@ def test_a_pending_takeover_makes_a_plain_attach_409(cloud):
     assert response["json"]["message"] == (
         f"Stack {STACK} is being taken over by another plldb attach (--force)"
     )
+
+
+# ---------------------------------------------------------------- sweeper
+
+
+class _Connections:
+    """The management API as the sweeper sees it: some connections alive, the others gone."""
+
+    def __init__(self, alive: set[str]) -> None:
+        self.alive = alive
+        self.deleted: list[str] = []
+
+    def get_connection(self, ConnectionId: str) -> dict[str, Any]:
+        if ConnectionId not in self.alive:
+            raise gone_error("GetConnection")
+        return {"ConnectedAt": "2026-01-01T00:00:00Z"}
+
+    def delete_connection(self, ConnectionId: str) -> None:
+        self.deleted.append(ConnectionId)
+        if ConnectionId not in self.alive:
+            raise gone_error("DeleteConnection")
+
+
+@pytest.fixture
+def sweep(cloud, monkeypatch):
+    monkeypatch.setenv("PLLDB_INSTRUMENTATION_FUNCTION", "plldb-instrumentation")
+    recording, connections = _RecordingLambda(), _Connections({"conn-alive", "conn-silent"})
+    monkeypatch.setattr(load("_sessions"), "lambda_client", lambda: recording)
+    monkeypatch.setattr(load("_sessions"), "management_api", lambda: connections)
+
+    def run() -> dict[str, Any]:
+        return load("sweeper").handler({"detail-type": "Scheduled Event"}, None)
+
+    run.restored = lambda: [json.loads(c["Payload"])["sessionId"] for c in recording.invocations]
+    run.connections = connections
+    return run
+
+
+def test_the_sweeper_ends_expired_and_gone_sessions_and_spares_live_ones(sweep):
+    now = int(time.time())
+    live = put_session("ACTIVE", ConnectionId="conn-alive", LeaseUntil=now + 30)
+    silent = put_session("ACTIVE", ConnectionId="conn-silent", LeaseUntil=now - 1)
+    gone = put_session("ACTIVE", ConnectionId="conn-gone", LeaseUntil=now + 30)
+    closed = put_session("CLOSED", LeaseUntil=now - 100)
+    result = sweep()
+    assert sorted(result["swept"]) == sorted([silent, gone]) and result["failed"] == []
+    assert sorted(sweep.restored()) == sorted([silent, gone])
+    status = {i["SessionId"]: i["Status"] for i in table().scan(ConsistentRead=True)["Items"]}
+    assert status == {live: "ACTIVE", silent: "CLOSED", gone: "CLOSED", closed: "CLOSED"}
+    assert "conn-silent" in sweep.connections.deleted  # a silent CLI is hung up
+    assert sweep() == {"swept": [], "failed": []}  # nothing is restored twice
+
+
+def test_a_heartbeat_that_lands_before_the_sweepers_write_keeps_the_session(sweep, monkeypatch):
+    """The sweeper read an expired lease; the CLI's heartbeat extends it before the close."""
+    now = int(time.time())
+    session_id = put_session("ACTIVE", ConnectionId="conn-silent", LeaseUntil=now - 1)
+    sessions = load("_sessions")
+    read = sessions.active_items
+
+    def read_then_heartbeat() -> list[dict[str, Any]]:
+        items = read()
+        assert sessions.extend_lease(session_id, "conn-silent", sessions.now())
+        return items
+
+    monkeypatch.setattr(sessions, "active_items", read_then_heartbeat)
+    assert sweep()["swept"] == []
+    assert sweep.restored() == []
+    assert table().get_item(Key={"SessionId": session_id})["Item"]["Status"] == "ACTIVE"
+
+
+# ---------------------------------------------------------------- POST /sessions/detach
+
+
+def post_detach(payload: Any) -> dict[str, Any]:
+    return post_sessions(payload, resource="/sessions/detach", path="/sessions/detach")
+
+
+def test_detach_closes_the_stacks_sessions_and_restores_what_they_record(cloud, monkeypatch):
+    create_stack()
+    monkeypatch.setenv("PLLDB_INSTRUMENTATION_FUNCTION", "plldb-instrumentation")
+    recording = _RecordingLambda()
+    monkeypatch.setattr(load("_sessions"), "lambda_client", lambda: recording)
+    active = put_session("ACTIVE", ConnectionId="conn-old")
+    pending = put_session("PENDING")
+    left = put_session("CLOSED", Instrumented={"f": {"Timeout": 3}})
+    done = put_session("CLOSED", Instrumented={})
+    response = post_detach({"stackName": STACK})
+    assert response["statusCode"] == 200
+    assert sorted(response["json"]["closed"]) == sorted([active[:8], pending[:8]])
+    assert sorted(response["json"]["restoring"]) == sorted([active[:8], left[:8]])
+    restored = [json.loads(call["Payload"])["sessionId"] for call in recording.invocations]
+    assert sorted(restored) == sorted([active, left]) and done not in restored
+    status = {i["SessionId"]: i["Status"] for i in table().scan()["Items"]}
+    assert set(status.values()) == {"CLOSED"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"stackName": 7}, 400),
+        ({"stackName": STACK, "sessionId": "nope"}, 400),
+        ({"stackName": STACK, "sessionId": "00000000-0000-0000-0000-000000000000"}, 404),
+        ({"stackName": STACK, "sessionId": "0000"}, 400),
+        ({"stackName": "no-such-stack"}, 404),
+    ],
+)
+def test_detach_refuses_what_it_cannot_act_on(cloud, payload, status):
+    create_stack()
+    assert post_detach(payload)["statusCode"] == status
+
+
+# ---------------------------------------------------------------- GET /sessions
+
+
+def get_status(stack: str | None = None) -> dict[str, Any]:
+    query = {"stackName": stack} if stack else None
+    return post_sessions(None, raw="", httpMethod="GET", queryStringParameters=query)
+
+
+def test_status_shows_open_and_left_instrumented_sessions_with_their_grants(cloud):
+    role = "arn:aws:iam::123456789012:role/app"
+    now = int(time.time())
+    active = put_session(
+        "ACTIVE",
+        ConnectionId="c",
+        CreatedBy="arn:aws:iam::123456789012:user/dev",
+        LeaseUntil=now + 30,
+        Instrumented={"app-fn": {"Role": role, "Timeout": 3}},
+    )
+    left = put_session("CLOSED", Instrumented={"app-other": {"Role": role, "Timeout": 3}})
+    put_session("CLOSED", Instrumented={})  # restored: not shown
+    put_session("ACTIVE", stack="elsewhere")
+    table().put_item(Item={"SessionId": f"grant:{role}", "Holders": {f"{active}/app-fn"}})
+    response = get_status(STACK)
+    assert response["statusCode"] == 200
+    shown = {s["sessionId"]: s for s in response["json"]["sessions"]}
+    assert set(shown) == {active[:8], left[:8]}  # never a whole id: a PENDING one connects
+    assert response["json"]["roles"] == {role: [f"{active[:8]}/app-fn"]}
+    active, left = active[:8], left[:8]
+    assert shown[active]["createdBy"] == "arn:aws:iam::123456789012:user/dev"
+    assert 25 <= shown[active]["leaseSecondsLeft"] <= 30
+    assert shown[left]["functions"] == ["app-other"] and shown[left]["status"] == "CLOSED"
+    assert len(get_status()["json"]["sessions"]) == 3  # every stack
+
+
+def test_post_sessions_records_who_asked(cloud):
+    create_stack()
+    identity = {"userArn": "arn:aws:iam::123456789012:user/dev"}
+    response = post_sessions({"stackName": STACK}, requestContext={"identity": identity})
+    item = table().get_item(Key={"SessionId": response["json"]["sessionId"]})["Item"]
+    assert item["CreatedBy"] == "arn:aws:iam::123456789012:user/dev"

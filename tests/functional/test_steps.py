@@ -20,6 +20,7 @@ FUNCTIONS = {
     "plldb-websocket-disconnect": "websocket_disconnect",
     "plldb-websocket-default": "websocket_default",
     "plldb-instrumentation": "instrumentation",
+    "plldb-sweeper": "sweeper",
 }
 
 
@@ -213,3 +214,31 @@ def test_setup_after_destroy_all_builds_everything_again(target, build, reporter
     result = steps.setup(target, build, reporter)
     assert result.bucket_created and result.bytes_uploaded > 0
     assert result.deploy.action == "created"
+
+
+def test_destroy_is_refused_while_a_session_records_instrumented_functions(target, build, reporter):
+    from plldb.errors import DeployError
+
+    steps.setup(target, build, reporter)
+    table = target.client("dynamodb")
+    table.put_item(
+        TableName="PLLDBSessions",
+        Item={
+            "SessionId": {"S": "s-1"},
+            "StackName": {"S": "my-app"},
+            "Status": {"S": "CLOSED"},
+            "Instrumented": {"M": {"my-app-orders": {"M": {"Timeout": {"N": "3"}}}}},
+        },
+    )
+    with pytest.raises(DeployError) as refused:
+        steps.destroy(target, reporter)
+    assert "my-app: my-app-orders" in str(refused.value)
+    assert "plldb detach --stack-name my-app" in str(refused.value)
+    assert target.client("cloudformation").describe_stacks(StackName="plldb")["Stacks"]
+    table.update_item(
+        TableName="PLLDBSessions",
+        Key={"SessionId": {"S": "s-1"}},
+        UpdateExpression="SET Instrumented = :none",
+        ExpressionAttributeValues={":none": {"M": {}}},
+    )
+    assert steps.destroy(target, reporter).stack_deleted

@@ -42,6 +42,12 @@ def test_created_gives_the_session_and_its_expiry():
     )
 
 
+def test_created_carries_the_lease_the_heartbeats_must_keep():
+    created = answer(201, {"sessionId": "sid-1", "leaseSeconds": 60})
+    assert created.lease_seconds == 60
+    assert answer(201, {"sessionId": "sid-1", "leaseSeconds": "60"}).lease_seconds is None
+
+
 def test_created_without_an_expiry_is_still_a_session():
     assert answer(201, {"sessionId": "sid-1"}).expires_at is None
 

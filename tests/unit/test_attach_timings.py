@@ -25,3 +25,13 @@ def test_the_environment_tunes_keepalive_and_renewal_only():
 def test_an_unusable_value_is_one_clear_error(variable, value):
     with pytest.raises(AttachError, match=f"{variable} must be a positive number of seconds"):
         loop_settings({variable: value})
+
+
+def test_the_heartbeat_comes_three_times_per_lease_and_never_later_than_the_keepalive():
+    from plldb.attach.connection import heartbeat_seconds
+    from plldb.attach.sessions import Session
+
+    settings = LoopSettings(keepalive_seconds=300)
+    assert heartbeat_seconds(settings, Session("s", lease_seconds=60)) == 20
+    assert heartbeat_seconds(settings, Session("s", lease_seconds=7200)) == 300
+    assert heartbeat_seconds(settings, Session("s")) == 300  # an older helper stack: no lease

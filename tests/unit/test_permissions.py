@@ -49,7 +49,7 @@ def test_the_stack_ships_the_same_user_policy_as_plldb_policy(template):
     assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-UserPolicyArn"}
 
 
-def test_the_user_policy_holds_exactly_the_calls_attach_makes():
+def test_the_user_policy_holds_exactly_the_calls_attach_and_detach_make():
     document = user_policy(REGION, ACCOUNT, API)
     statements = {s["Sid"]: (s["Action"], s["Resource"]) for s in document["Statement"]}
     assert statements == {
@@ -65,6 +65,14 @@ def test_the_user_policy_holds_exactly_the_calls_attach_makes():
         "CreateSession": (
             ["execute-api:Invoke"],
             f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/POST/sessions",
+        ),
+        "Status": (
+            ["execute-api:Invoke"],
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/GET/sessions",
+        ),
+        "Detach": (
+            ["execute-api:Invoke"],
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/{STAGE}/POST/sessions/detach",
         ),
         "ReportRestore": (
             ["lambda:GetFunctionConfiguration"],
@@ -82,7 +90,8 @@ _STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/app/1"
     ("action", "resource", "allowed"),
     [
         ("execute-api:Invoke", f"{_API}:{API}/live/POST/sessions", True),
-        ("execute-api:Invoke", f"{_API}:{API}/live/GET/sessions", False),
+        ("execute-api:Invoke", f"{_API}:{API}/live/GET/sessions", True),
+        ("execute-api:Invoke", f"{_API}:{API}/live/DELETE/sessions", False),
         ("execute-api:Invoke", f"{_API}:other/live/POST/sessions", False),
         ("cloudformation:DescribeStacks", _STACK, False),
         ("lambda:UpdateFunctionConfiguration", _FN, False),

@@ -99,6 +99,7 @@ def test_roles_are_least_privilege(template):
         "PLLDBDebuggerRole",
         "PLLDBManagerRole",
         "PLLDBInstrumentationRole",
+        "PLLDBSweeperRole",
     }
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
@@ -184,14 +185,15 @@ def test_websocket_api_routes_authorizer_and_permissions(template):
     assert _of_type(template, "AWS::ApiGatewayV2::Stage")
 
 
-def test_management_api_posts_sessions_with_iam_auth(template):
-    (method,) = _of_type(template, "AWS::ApiGateway::Method").values()
-    properties = method["Properties"]
-    assert properties["HttpMethod"] == "POST"
-    assert properties["AuthorizationType"] == "AWS_IAM"
-    assert properties["Integration"]["Type"] == "AWS_PROXY"
-    (resource,) = _of_type(template, "AWS::ApiGateway::Resource").values()
-    assert resource["Properties"]["PathPart"] == "sessions"
+def test_management_api_posts_sessions_and_detach_with_iam_auth(template):
+    methods = _of_type(template, "AWS::ApiGateway::Method").values()
+    assert sorted(m["Properties"]["HttpMethod"] for m in methods) == ["GET", "POST", "POST"]
+    for method in methods:
+        properties = method["Properties"]
+        assert properties["AuthorizationType"] == "AWS_IAM"
+        assert properties["Integration"]["Type"] == "AWS_PROXY"
+    resources = _of_type(template, "AWS::ApiGateway::Resource").values()
+    assert sorted(r["Properties"]["PathPart"] for r in resources) == ["detach", "sessions"]
     assert _of_type(template, "AWS::ApiGateway::Deployment")
     assert _of_type(template, "AWS::ApiGateway::Stage")
 

@@ -242,14 +242,20 @@ class DebuggerLink:
             TableName=self.settings.sessions_table,
             Key={"SessionId": {"S": self.settings.session_id}},
             ConsistentRead=True,
-            ProjectionExpression="#s, #ttl, ConnectionId, FunctionRole",
+            ProjectionExpression="#s, #ttl, ConnectionId, FunctionRole, LeaseUntil",
             ExpressionAttributeNames={"#s": "Status", "#ttl": "TTL"},
         )
         item = answer.get("Item") or {}
         status = item.get("Status", {}).get("S")
         connection_id = item.get("ConnectionId", {}).get("S")
         expires = int(item.get("TTL", {}).get("N", "0"))
-        if status != ACTIVE or not connection_id or expires <= self.clock():
+        now = self.clock()
+        if status != ACTIVE or not connection_id or expires <= now:
+            return None
+        # A lease that ran out means no heartbeat came: the CLI is gone even if the sweeper has
+        # not closed the session yet, so run the function's own handler at once.
+        lease = item.get("LeaseUntil", {}).get("N")
+        if lease is not None and int(lease) <= now:
             return None
         return {
             "ConnectionId": connection_id,
