@@ -103,7 +103,14 @@ class StackOperator:
             stack, recreated = None, True
         if stack:
             self._refuse_if_busy(stack)
-            chosen = _update_parameters(stack, parameters or {}, defaults or {})
+            # Without the template's defaults or new values, the parameters are not sent, so
+            # each takes its default as on any UpdateStack (moto's UsePreviousValue knows only
+            # values given explicitly before).
+            chosen = (
+                _update_parameters(stack, parameters or {}, defaults or {})
+                if parameters or defaults is not None
+                else None
+            )
             return self._update(stack, template_url, tags or {}, chosen)
         result = self._create(template_url, tags or {}, parameters or {})
         return DeployResult(
@@ -151,7 +158,7 @@ class StackOperator:
         stack: dict,
         template_url: str,
         tags: dict[str, str],
-        parameters: list[dict[str, Any]],
+        parameters: list[dict[str, Any]] | None,
     ) -> DeployResult:
         from botocore.exceptions import ClientError
 
@@ -165,7 +172,7 @@ class StackOperator:
                     Capabilities=CAPABILITIES,
                     ClientRequestToken=_token("update"),
                     Tags=_tag_list(tags),
-                    Parameters=parameters,
+                    **({} if parameters is None else {"Parameters": parameters}),
                 )
             except ClientError as error:
                 if "No updates are to be performed" in error_message(error):
