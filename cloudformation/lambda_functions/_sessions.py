@@ -170,20 +170,19 @@ def _with_instrumented(raw: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def _scan(**arguments: Any) -> list[dict[str, Any]]:
+    """Every raw item of the sessions table that the scan's filter lets through."""
+    paginator = dynamodb().get_paginator("scan")
+    pages = paginator.paginate(TableName=table_name(), **arguments)
+    return [raw for page in pages for raw in page.get("Items", [])]
+
+
 def all_sessions() -> list[dict[str, Any]]:
     """Every session item of every stack (not the ledger's grant items)."""
-    items: list[dict[str, Any]] = []
-    for page in (
-        dynamodb()
-        .get_paginator("scan")
-        .paginate(
-            TableName=table_name(),
-            FilterExpression="attribute_exists(#s)",
-            ExpressionAttributeNames={"#s": "Status"},
-        )
-    ):
-        items.extend(_with_instrumented(raw) for raw in page.get("Items", []))
-    return items
+    found = _scan(
+        FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "Status"}
+    )
+    return [_with_instrumented(raw) for raw in found]
 
 
 def grant_holders(role_arn: str) -> list[str]:
@@ -383,20 +382,13 @@ def connection_gone(connection_id: str) -> bool:
 
 def active_items() -> list[dict[str, Any]]:
     """Every ACTIVE session, of any stack."""
-    items: list[dict[str, Any]] = []
-    for page in (
-        dynamodb()
-        .get_paginator("scan")
-        .paginate(
-            TableName=table_name(),
-            FilterExpression="#s = :active",
-            ExpressionAttributeNames={"#s": "Status"},
-            ExpressionAttributeValues={":active": {"S": ACTIVE}},
-            ConsistentRead=True,
-        )
-    ):
-        items.extend(plain(item) for item in page.get("Items", []))
-    return items
+    found = _scan(
+        FilterExpression="#s = :active",
+        ExpressionAttributeNames={"#s": "Status"},
+        ExpressionAttributeValues={":active": {"S": ACTIVE}},
+        ConsistentRead=True,
+    )
+    return [plain(raw) for raw in found]
 
 
 def post_to_connection(connection_id: str, data: str | bytes) -> bool:
