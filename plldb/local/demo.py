@@ -3,7 +3,9 @@
 Starts the offline cloud, bootstraps plldb, deploys the example, attaches (the real `plldb`
 command, from the example's directory), invokes the example's HTTP function as API Gateway
 would, shows that the local handler ran and that the caller got its answer, detaches, and shows
-the function restored. Each phase is timed; nothing is left running.
+the function restored. The attach records what it relays (`--record`); the recorded bad
+request is then replayed as a pytest test through plldb's pytest plugin, the way a user turns a
+real invocation into a regression test. Each phase is timed; nothing is left running.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from plldb.errors import PlldbError
 STACK = "qr-upload-dev"
 HTTP_FUNCTION = "qr-upload-http-api-dev"
 LOCAL_LOG_LINE = "http-api: created session"
+BAD_REQUEST_LINE = "http-api: bad request"
 WAIT_SECONDS = 90.0
 
 Deploy = Callable[[Any, str], dict[str, str]]  # (boto3 session, stack name) -> outputs
@@ -42,6 +45,7 @@ class DemoReport:
     phases: list[tuple[str, float]] = field(default_factory=list)
     local_line: str = ""
     answer: dict[str, Any] = field(default_factory=dict)
+    replay_line: str = ""
 
 
 def api_gateway_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -115,8 +119,9 @@ def run_demo(
         raise DemoError(str(error)) from None
     from plldb.local.cloud import OfflineCloud
 
+    _require_pytest()
     report = DemoReport()
-    steps = 6
+    steps = 8
 
     @contextlib.contextmanager
     def phase(number: int, title: str) -> Iterator[None]:
@@ -131,6 +136,8 @@ def run_demo(
         cloud = OfflineCloud(region=region).start()
     attach: subprocess.Popen[str] | None = None
     saved_environ = dict(os.environ)
+    workspace = tempfile.TemporaryDirectory(prefix="plldb-demo-")
+    recorded = Path(workspace.name) / "recorded"
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLLDB_"))}
         env.update(cloud.environment())
@@ -141,9 +148,10 @@ def run_demo(
             outputs = deploy(_boto3_session(cloud), STACK)
             cloud.sync()
             emit(f"      {len(outputs)} outputs, functions {HTTP_FUNCTION} and its twin")
+        record = ["--record", str(recorded)]
         with phase(4, f"plldb attach --stack-name {STACK} (from {example_dir})"):
             attach = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-                [sys.executable, "-m", "plldb", "attach", "--stack-name", STACK],
+                [sys.executable, "-m", "plldb", "attach", "--stack-name", STACK, *record],
                 cwd=example_dir,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -165,7 +173,17 @@ def run_demo(
                 raise DemoError(f"the caller got an error: {report.answer}")
             emit(f"      the local handler printed: {report.local_line.strip()}")
             emit(f"      the caller received: {json.dumps(report.answer)[:200]}")
-        with phase(6, "detaching (Ctrl-C) and checking the function is restored"):
+        with phase(6, "invoking it with a body that is not a JSON object (recorded by --record)"):
+            answer = lambda_client.invoke(
+                FunctionName=HTTP_FUNCTION,
+                Payload=json.dumps(api_gateway_event("POST", "/sessions", "not json")).encode(),
+            )
+            refused = json.loads(answer["Payload"].read())
+            lines.wait_for(BAD_REQUEST_LINE)
+            if refused.get("statusCode") != 400:
+                raise DemoError(f"the bad request was not refused with 400: {refused}")
+            emit(f"      the caller received status {refused['statusCode']}: {refused['body']}")
+        with phase(7, "detaching (Ctrl-C) and checking the function is restored"):
             attach.send_signal(signal.SIGINT)
             attach.wait(timeout=WAIT_SECONDS)
             lines.drain()
@@ -174,11 +192,16 @@ def run_demo(
                 f"      {HTTP_FUNCTION}: timeout {configuration['Timeout']} s, layers "
                 f"{len(configuration.get('Layers', []))}, no plldb variables"
             )
+        with phase(8, "replaying the recorded bad request as a pytest test (plldb's plugin)"):
+            test_file = _replay_test(recorded, Path(workspace.name) / "replay", example_dir)
+            report.replay_line = _run_pytest(test_file, env)
+            emit(f"      pytest {test_file.name}: {report.replay_line}")
     finally:
         if attach is not None and attach.poll() is None:
             attach.kill()
             attach.wait(timeout=10)
         cloud.stop()
+        workspace.cleanup()
         os.environ.clear()
         os.environ.update(saved_environ)
     return report
@@ -212,3 +235,63 @@ def _wait_restored(lambda_client: Any) -> dict[str, Any]:
             return configuration
         time.sleep(0.2)
     raise DemoError(f"{HTTP_FUNCTION} was not restored within {WAIT_SECONDS:.0f} s")
+
+
+def _require_pytest() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is None:
+        raise DemoError(
+            "the demo replays a recording as a pytest test and needs pytest: "
+            'pip install -e ".[dev]" in a checkout, pip install pytest otherwise'
+        )
+
+
+# What a user writes once in their project's tests (examples/qr-upload/tests has the same).
+_REPLAY_TEST = """\
+import pytest
+
+from plldb.testing import load_recording, recordings
+
+TEMPLATE = {template!r}
+
+
+@pytest.mark.parametrize("recording", recordings("recordings"))
+def test_the_handler_still_gives_the_recorded_answer(plldb_replay, recording):
+    assert plldb_replay(recording, template=TEMPLATE) == load_recording(recording).response
+"""
+
+
+def _replay_test(recorded: Path, folder: Path, example_dir: Path) -> Path:
+    """A test folder with the recorded 400 answer and a test replaying it. The 201 answer is
+    left out: it holds a fresh session id and URL each time, so no replay can match it."""
+    bad_requests = [
+        path
+        for path in sorted(recorded.glob("*.json"))
+        if (json.loads(path.read_text(encoding="utf-8")).get("response") or {}).get("statusCode")
+        == 400
+    ]
+    if len(bad_requests) != 1:
+        found = ", ".join(path.name for path in recorded.glob("*.json")) or "none"
+        raise DemoError(f"--record should have written one 400 answer (files: {found})")
+    (folder / "recordings").mkdir(parents=True)
+    (folder / "recordings" / bad_requests[0].name).write_bytes(bad_requests[0].read_bytes())
+    test_file = folder / "test_recorded_bad_request.py"
+    template = str((example_dir / "template.yaml").resolve())
+    test_file.write_text(_REPLAY_TEST.format(template=template), encoding="utf-8")
+    return test_file
+
+
+def _run_pytest(test_file: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file.name],
+        cwd=test_file.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
+    if done.returncode != 0:
+        raise DemoError(f"the replayed recording failed under pytest: {summary}")
+    return summary

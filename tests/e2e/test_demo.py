@@ -55,10 +55,13 @@ def test_inv_demo_runs_the_whole_journey_and_leaves_no_process(tmp_path):
     assert noisy == [], output  # no traceback, Warning or warning: the demo tells its own story
     assert "not served" not in output and "Error" not in output, output
     assert len(output.splitlines()) <= 40, output
-    assert "[6/6]" in output
+    assert "[8/8]" in output
     assert "the local handler printed: http-api: created session" in output
     assert 'the caller received: {"statusCode": 201' in output
     assert "qr-upload-http-api-dev: timeout 30 s, layers 0, no plldb variables" in output
+    assert "the caller received status 400" in output
+    # The recorded bad request, replayed by plldb's pytest plugin, gives the recorded answer.
+    assert "pytest test_recorded_bad_request.py: 1 passed" in output
     left = {pid: cmd for pid, cmd in _processes().items() if pid not in before}
     assert left == {}
 
