@@ -24,6 +24,9 @@ ACTIVE_TTL_SECONDS = 7200
 # and the sweeper restores and closes it ($disconnect is best effort).
 LEASE = "LeaseUntil"
 DEFAULT_LEASE_SECONDS = 60
+# When a restore of a CLOSED session was last started; the sweeper starts it again for a session
+# that still records functions long after (a restore that failed, or never ran).
+RESTORE_STARTED = "RestoreStartedAt"
 
 # The functions time out after 10 s; botocore's 60 s default read timeout would outlive them.
 CLIENT_CONFIG = Config(
@@ -302,10 +305,19 @@ def _close(
         dynamodb().update_item(
             TableName=table_name(),
             Key={"SessionId": {"S": session_id}},
-            UpdateExpression="SET #s = :closed REMOVE #conn",
+            UpdateExpression="SET #s = :closed, #restore = :closed_at REMOVE #conn",
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "Status", "#conn": "ConnectionId", **(names or {})},
-            ExpressionAttributeValues={":closed": {"S": CLOSED}, **values},
+            ExpressionAttributeNames={
+                "#s": "Status",
+                "#conn": "ConnectionId",
+                "#restore": RESTORE_STARTED,
+                **(names or {}),
+            },
+            ExpressionAttributeValues={
+                ":closed": {"S": CLOSED},
+                ":closed_at": {"N": str(now())},
+                **values,
+            },
         )
     except ClientError as error:
         if is_condition_failure(error):
@@ -389,6 +401,43 @@ def active_items() -> list[dict[str, Any]]:
         ConsistentRead=True,
     )
     return [plain(raw) for raw in found]
+
+
+def unrestored_items() -> list[dict[str, Any]]:
+    """CLOSED sessions that still record instrumented functions (their restore failed or is
+    still running), with `Instrumented` as in _with_instrumented."""
+    found = _scan(
+        FilterExpression="#s = :closed AND attribute_exists(Instrumented)",
+        ExpressionAttributeNames={"#s": "Status"},
+        ExpressionAttributeValues={":closed": {"S": CLOSED}},
+        ConsistentRead=True,
+    )
+    return [item for item in map(_with_instrumented, found) if item["Instrumented"]]
+
+
+def claim_restore_retry(session_id: str, at: int, after_seconds: int) -> bool:
+    """Take the turn to start a CLOSED session's restore again, if none was started in the last
+    `after_seconds`; False if another sweep took it, or the last start is too recent."""
+    try:
+        dynamodb().update_item(
+            TableName=table_name(),
+            Key={"SessionId": {"S": session_id}},
+            UpdateExpression="SET #restore = :at",
+            ConditionExpression=(
+                "#s = :closed AND (attribute_not_exists(#restore) OR #restore < :cutoff)"
+            ),
+            ExpressionAttributeNames={"#s": "Status", "#restore": RESTORE_STARTED},
+            ExpressionAttributeValues={
+                ":closed": {"S": CLOSED},
+                ":at": {"N": str(at)},
+                ":cutoff": {"N": str(at - after_seconds)},
+            },
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
 
 
 def post_to_connection(connection_id: str, data: str | bytes) -> bool:

@@ -6,6 +6,8 @@ connection API Gateway no longer knows (GetConnection answers GoneException) is 
 conditional write, and only the writer that closed it starts the restore: a heartbeat or a
 $disconnect that got there first wins, and sweeper and CLI never both restore. The restore is
 the instrumentation function's own, which releases the relay grants through the ledger.
+A CLOSED session that still records functions well after its restore started (the restore
+failed, or was never started) gets its restore started again, one sweep at a time.
 Standalone: standard library and boto3 only.
 """
 
@@ -18,6 +20,9 @@ from _common import get_logger, short_id
 from botocore.exceptions import BotoCoreError, ClientError
 
 logger = get_logger(__name__)
+# Longer than the instrumentation function's 300 s timeout: a restore still running is not
+# started twice.
+RESTORE_RETRY_SECONDS = 330
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -28,7 +33,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         active = _sessions.active_items()
     except (BotoCoreError, ClientError):
         logger.exception("sweep: listing the active sessions failed")
-        return {"swept": swept, "failed": failed, "error": "listing the sessions failed"}
+        active = []
     for session in active:
         try:
             reason, expired = _why_dead(session, now)
@@ -37,8 +42,43 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         except (BotoCoreError, ClientError):
             logger.exception("sweeping session %s failed", short_id(session.get("SessionId")))
             failed.append(session["SessionId"])
-    logger.info("sweep: %d session(s) ended, %d failed", len(swept), len(failed))
-    return {"swept": swept, "failed": failed}
+    retried = _retry_restores(now, failed)
+    logger.info(
+        "sweep: %d session(s) ended, %d restore(s) started again, %d failed",
+        len(swept),
+        len(retried),
+        len(failed),
+    )
+    return {"swept": swept, "retried": retried, "failed": failed}
+
+
+def _retry_restores(now: int, failed: list[str]) -> list[str]:
+    """Start again the restore of CLOSED sessions that still record functions."""
+    retried: list[str] = []
+    try:
+        unrestored = _sessions.unrestored_items()
+    except (BotoCoreError, ClientError):
+        logger.exception("sweep: listing the closed sessions left instrumented failed")
+        return retried
+    for session in unrestored:
+        session_id, stack = session["SessionId"], str(session.get("StackName", ""))
+        try:
+            if not _sessions.claim_restore_retry(session_id, now, RESTORE_RETRY_SECONDS):
+                continue
+            if not _sessions.start_instrumentation("restore", session_id, stack):
+                raise RuntimeError("the instrumentation function could not be started")
+        except (BotoCoreError, ClientError, RuntimeError):
+            logger.exception("restarting the restore of session %s failed", short_id(session_id))
+            failed.append(session_id)
+            continue
+        logger.warning(
+            "session %s of stack %s is closed but still has %s instrumented: restore started again",
+            short_id(session_id),
+            stack,
+            ", ".join(session["InstrumentedFunctions"]),
+        )
+        retried.append(session_id)
+    return retried
 
 
 def _why_dead(session: dict[str, Any], now: int) -> tuple[str | None, bool]:

@@ -778,7 +778,28 @@ def test_the_sweeper_ends_expired_and_gone_sessions_and_spares_live_ones(sweep):
     status = {i["SessionId"]: i["Status"] for i in table().scan(ConsistentRead=True)["Items"]}
     assert status == {live: "ACTIVE", silent: "CLOSED", gone: "CLOSED", closed: "CLOSED"}
     assert "conn-silent" in sweep.connections.deleted  # a silent CLI is hung up
-    assert sweep() == {"swept": [], "failed": []}  # nothing is restored twice
+    # nothing is restored twice: the sessions it closed count as restore just started
+    assert sweep() == {"swept": [], "retried": [], "failed": []}
+    assert all(int(item(i)["RestoreStartedAt"]) >= now for i in (silent, gone))
+
+
+def test_the_sweeper_starts_again_the_restore_of_a_closed_session_left_instrumented(sweep):
+    """A restore that failed (or never started) leaves CLOSED sessions recording functions."""
+    now = int(time.time())
+    recorded = {"my-app-orders": {"Role": "arn:aws:iam::123456789012:role/orders", "Timeout": 3}}
+    stale = put_session("CLOSED", Instrumented=recorded, RestoreStartedAt=now - 1000)
+    unstamped = put_session("CLOSED", Instrumented=recorded)  # closed before stamps existed
+    recent = put_session("CLOSED", Instrumented=recorded, RestoreStartedAt=now - 5)
+    restored = put_session("CLOSED", Instrumented={}, RestoreStartedAt=now - 1000)
+    result = sweep()
+    assert sorted(result["retried"]) == sorted([stale, unstamped]) and result["failed"] == []
+    assert sorted(sweep.restored()) == sorted([stale, unstamped])
+    assert int(item(stale)["RestoreStartedAt"]) >= now
+    assert int(item(recent)["RestoreStartedAt"]) == now - 5
+    assert "RestoreStartedAt" in item(unstamped) and restored not in sweep.restored()
+    # The next sweeps leave them to the restore just started, until it had time to finish.
+    assert sweep()["retried"] == []
+    assert len(sweep.restored()) == 2
 
 
 def test_a_heartbeat_that_lands_before_the_sweepers_write_keeps_the_session(sweep, monkeypatch):
